@@ -1,0 +1,210 @@
+package caddyjwt
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Auth{})
+}
+
+// Auth lets a request through only when it carries a valid token for one of
+// its backends, and fails it with 401 (or 400 for a malformed Authorization
+// header) otherwise. Failures are handler errors, so `handle_errors` can
+// render them; the reason is in `{http.auth.jwt.error}`.
+//
+// On success it sets `{http.auth.user.id}` (the backend's user claim, which
+// Caddy's access log shows as user_id), `{http.auth.user.<claim>}` for each
+// top-level claim, and `{http.auth.jwt.backend}`.
+type Auth struct {
+	// The backends a token may be valid for, tried in this order. May be
+	// left empty when exactly one backend is defined.
+	Backends []string `json:"backends,omitempty"`
+
+	backends []*Backend
+	// challenge is the WWW-Authenticate value without error attributes.
+	challenge string
+	logger    *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.jwt_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision looks the backends up in the jwt app.
+func (h *Auth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	app, err := loadApp(ctx)
+	if err != nil {
+		return err
+	}
+	names := h.Backends
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	h.backends = h.backends[:0]
+	for _, name := range names {
+		b, err := app.backend(name)
+		if err != nil {
+			return fmt.Errorf("jwt_auth: %v", err)
+		}
+		h.backends = append(h.backends, b)
+	}
+	h.challenge = `Bearer realm="` + h.backends[0].name + `"`
+	return nil
+}
+
+// Errors about the Authorization header itself; they answer 400.
+var (
+	errAuthRepeated  = errors.New("more than one Authorization header")
+	errAuthMalformed = errors.New("malformed Authorization header")
+)
+
+func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Browsers never send credentials on a CORS preflight; demanding a
+	// token there would only break CORS.
+	if isPreflight(r) {
+		return next.ServeHTTP(w, r)
+	}
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+
+	raw, err := bearerToken(r.Header)
+	if err != nil {
+		return h.fail(w, repl, http.StatusBadRequest, "invalid_request", err.Error())
+	}
+	if raw == "" {
+		return h.fail(w, repl, http.StatusUnauthorized, "", "no token")
+	}
+
+	var firstErr error
+	for _, b := range h.backends {
+		id, err := b.Verify(raw)
+		if err == nil {
+			repl.Map(id.replace)
+			return next.ServeHTTP(w, r)
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return h.fail(w, repl, http.StatusUnauthorized, "invalid_token", firstErr.Error())
+}
+
+// fail sets the RFC 6750 challenge and the error placeholder and returns the
+// handler error. code is empty when no token was sent at all: RFC 6750 §3.1
+// says such a challenge carries no error attribute.
+func (h *Auth) fail(w http.ResponseWriter, repl *caddy.Replacer, status int, code, reason string) error {
+	challenge := h.challenge
+	if code != "" {
+		challenge += `, error="` + code + `", error_description="` + reason + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	repl.Set("http.auth.jwt.error", reason)
+	if c := h.logger.Check(zapcore.DebugLevel, "request rejected"); c != nil {
+		c.Write(zap.String("backend", h.backends[0].name), zap.Int("status", status), zap.String("reason", reason))
+	}
+	return caddyhttp.Error(status, errors.New(reason))
+}
+
+// bearerToken reads the token of an `Authorization: Bearer` header (the
+// scheme is case-insensitive). It returns "" and no error when there is no
+// such header or it uses another scheme (RFC 6750 §3.1: a request without
+// Bearer credentials gets a challenge without an error code).
+func bearerToken(header http.Header) (string, error) {
+	values := header["Authorization"]
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", errAuthRepeated
+	}
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if scheme == "" {
+		return "", errAuthMalformed
+	}
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", nil
+	}
+	token := strings.TrimSpace(rest)
+	if token == "" || !isB64Token(token) {
+		return "", errAuthMalformed
+	}
+	return token, nil
+}
+
+// isB64Token tells whether s matches RFC 6750's b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	end := len(s)
+	for end > 0 && s[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isPreflight tells a CORS preflight request.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// replace provides the placeholders of an authenticated request. Values are
+// rendered only when something asks for them.
+func (id *identity) replace(key string) (any, bool) {
+	rest, ok := strings.CutPrefix(key, "http.auth.")
+	if !ok {
+		return nil, false
+	}
+	switch rest {
+	case "user.id":
+		return id.userID, true
+	case "jwt.backend":
+		return id.backend, true
+	}
+	claim, ok := strings.CutPrefix(rest, "user.")
+	if !ok {
+		return nil, false
+	}
+	v, ok := id.claims[claim]
+	if !ok {
+		return nil, false
+	}
+	return claimString(v), true
+}
+
+func formatFloat(f float64) string {
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+)

@@ -1,0 +1,164 @@
+package caddyjwt
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// This file is the test harness: it runs a real Caddy, in this process, on
+// a Caddyfile, and sends it real HTTP requests over loopback. Caddy has one
+// running config per process, so tests that use it do not run in parallel.
+
+// testSecret is a valid HS256 secret for tests (40 bytes).
+const testSecret = "test-secret-0123456789-abcdefghijklmnopq"
+
+// freePort finds a loopback TCP port nobody listens on.
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+// adapt turns a Caddyfile into JSON config, as `caddy adapt` does.
+func adapt(caddyfile string) ([]byte, error) {
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	return cfg, err
+}
+
+// testGlobals are the global options every test Caddyfile starts with:
+// no admin endpoint, no automatic HTTPS, nothing written outside the test.
+const testGlobals = `
+	admin off
+	auto_https off
+	persist_config off
+`
+
+// caddyfileFor builds a complete Caddyfile: global options (plus extra
+// ones), and one site on 127.0.0.1:port whose body is site.
+func caddyfileFor(port, globals, site string) string {
+	return "{\n" + testGlobals + globals + "\n}\n\nhttp://127.0.0.1:" + port + " {\n" + site + "\n}\n"
+}
+
+// startCaddy runs Caddy with the given global options and site body and
+// returns the site's base URL. Caddy is stopped when the test ends.
+func startCaddy(t testing.TB, globals, site string) string {
+	t.Helper()
+	port := freePort(t)
+	base := "http://127.0.0.1:" + port
+	cfg, err := adapt(caddyfileFor(port, globals, site))
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v", err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	// Wait until the listener answers.
+	for i := 0; i < 50; i++ {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 100*time.Millisecond); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return base
+}
+
+// loadError adapts and loads a config that must fail, and returns the
+// error: from the adapter (`caddy adapt`) or from provisioning (`caddy
+// validate` / `caddy run`).
+func loadError(t testing.TB, globals, site string) error {
+	t.Helper()
+	cfg, err := adapt(caddyfileFor(freePort(t), globals, site))
+	if err != nil {
+		return err
+	}
+	var c caddy.Config
+	if err := caddy.StrictUnmarshalJSON(cfg, &c); err != nil {
+		return err
+	}
+	return caddy.Validate(&c)
+}
+
+// tempFile writes content to a file in the test's temp dir and returns its path.
+func tempFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// client is the HTTP client of the tests: no redirects followed, no cookies.
+var client = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// do sends a request and returns the response with its body read.
+func do(t testing.TB, method, url string, headers map[string]string, body string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// TestHarnessSmoke proves the harness itself: a login and an authenticated
+// call through a real Caddy.
+func TestHarnessSmoke(t *testing.T) {
+	hash := bcryptHashForTest(t, "pw")
+	base := startCaddy(t, `
+	jwt {
+		backend api {
+			secret `+testSecret+`
+			user alice `+hash+`
+		}
+	}`, `
+	jwt_login /login
+	jwt_auth /api/*
+	respond /api/* "hello {http.auth.user.id}"`)
+
+	resp, body := do(t, "POST", base+"/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw")
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	token := jsonField(t, body, "token")
+	resp, body = do(t, "GET", base+"/api/x", map[string]string{"Authorization": "Bearer " + token}, "")
+	if resp.StatusCode != 200 || body != "hello alice" {
+		t.Fatalf("api: %d %q", resp.StatusCode, body)
+	}
+}

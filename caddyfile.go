@@ -1,0 +1,318 @@
+package caddyjwt
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("jwt", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("jwt_login", parseLogin)
+	httpcaddyfile.RegisterHandlerDirective("jwt_auth", parseAuth)
+	// Logging in must work on a path that jwt_auth protects, and both run
+	// before basic_auth, so no `order` line is needed.
+	httpcaddyfile.RegisterDirectiveOrder("jwt_login", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("jwt_auth", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseGlobalOption sets up the jwt app from the global option. Syntax:
+//
+//	jwt {
+//		backend <name> {
+//			secret     <value> [<kid>]
+//			algorithm  HS256|HS384|HS512
+//			lifetime   <duration>
+//			issuer     <string>
+//			audience   <string...>
+//			leeway     <duration>
+//			user_claim <claim>
+//			users      <file>
+//			user       <name> <hash> [<claim>=<value>...]
+//		}
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if prev, ok := existing.(httpcaddyfile.App); ok {
+		if err := json.Unmarshal(prev.Value, app); err != nil {
+			return nil, err
+		}
+	}
+	if app.Backends == nil {
+		app.Backends = make(map[string]*Backend)
+	}
+	d.Next() // consume option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "backend":
+			var name string
+			if !d.Args(&name) {
+				return nil, d.ArgErr()
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			if _, dup := app.Backends[name]; dup {
+				return nil, d.Errf("jwt backend %q is defined twice", name)
+			}
+			b, err := parseBackend(d, name)
+			if err != nil {
+				return nil, err
+			}
+			app.Backends[name] = b
+		default:
+			return nil, d.Errf("jwt: unrecognized option %q (expected backend)", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "jwt", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseBackend reads the block of one backend. The dispenser is on the
+// backend's name.
+func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
+	b := new(Backend)
+	backendAt := d.WrapErr // reports at the `backend` line
+	here := func() string { return fmt.Sprintf("%s:%d", d.File(), d.Line()) }
+	errf := func(setting, format string, args ...any) error {
+		return d.Errf("jwt backend %q: %s: %s", name, setting, fmt.Sprintf(format, args...))
+	}
+	// Secret lengths depend on the algorithm, which may come later in the
+	// block, so literal secrets are checked at the end with their own line.
+	type literal struct{ value, at string }
+	var secrets []literal
+	algorithmAt := ""
+
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		args := d.RemainingArgs()
+		need := func(lo, hi int) error {
+			if len(args) < lo || (hi >= 0 && len(args) > hi) {
+				return errf(setting, "wrong number of arguments (%d)", len(args))
+			}
+			return nil
+		}
+		switch setting {
+		case "secret":
+			if err := need(1, 2); err != nil {
+				return nil, err
+			}
+			s := Secret{Value: args[0]}
+			if len(args) == 2 {
+				s.KeyID = args[1]
+			}
+			b.Secrets = append(b.Secrets, s)
+			if !strings.Contains(s.Value, "{") {
+				secrets = append(secrets, literal{s.Value, here()})
+			}
+		case "algorithm":
+			if err := need(1, 1); err != nil {
+				return nil, err
+			}
+			if _, ok := hmacMinKeyBytes[args[0]]; !ok {
+				return nil, errf(setting, "%q does not fit an HMAC secret; use HS256, HS384 or HS512", args[0])
+			}
+			b.Algorithm, algorithmAt = args[0], here()
+		case "lifetime", "leeway":
+			if err := need(1, 1); err != nil {
+				return nil, err
+			}
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil {
+				return nil, errf(setting, "%v", err)
+			}
+			if setting == "lifetime" {
+				if dur <= 0 {
+					return nil, errf(setting, "must be positive, got %s", args[0])
+				}
+				b.Lifetime = caddy.Duration(dur)
+			} else {
+				if dur < 0 {
+					return nil, errf(setting, "must not be negative, got %s", args[0])
+				}
+				leeway := caddy.Duration(dur)
+				b.Leeway = &leeway
+			}
+		case "issuer":
+			if err := need(1, 1); err != nil {
+				return nil, err
+			}
+			b.Issuer = args[0]
+		case "audience":
+			if err := need(1, -1); err != nil {
+				return nil, err
+			}
+			b.Audience = append(b.Audience, args...)
+		case "user_claim":
+			if err := need(1, 1); err != nil {
+				return nil, err
+			}
+			b.UserClaim = args[0]
+		case "users":
+			if err := need(1, 1); err != nil {
+				return nil, err
+			}
+			if b.UsersFile != "" {
+				return nil, errf(setting, "only one users file per backend")
+			}
+			b.UsersFile = args[0]
+		case "user":
+			if err := need(2, -1); err != nil {
+				return nil, err
+			}
+			u := User{Username: args[0], Password: args[1]}
+			if _, err := comparerFor(u.Password); err != nil {
+				return nil, errf(setting, "user %q: %v", u.Username, err)
+			}
+			for _, kv := range args[2:] {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return nil, errf(setting, "user %q: claim %q is not <claim>=<value>", u.Username, kv)
+				}
+				if u.Claims == nil {
+					u.Claims = make(map[string]any)
+				}
+				u.Claims[k] = v
+			}
+			if err := checkUserClaims(u.Claims); err != nil {
+				return nil, errf(setting, "user %q: %v", u.Username, err)
+			}
+			for _, other := range b.Users {
+				if other.Username == u.Username {
+					return nil, errf(setting, "user %q is defined twice", u.Username)
+				}
+			}
+			b.Users = append(b.Users, u)
+		default:
+			return nil, errf(setting, "unrecognized subdirective")
+		}
+	}
+
+	if len(b.Secrets) == 0 {
+		return nil, backendAt(fmt.Errorf("jwt backend %q: secret: no key material: set a secret of at least 32 random bytes", name))
+	}
+	alg := b.Algorithm
+	if alg == "" {
+		alg = defaultAlgorithm
+	}
+	for _, s := range secrets {
+		if err := checkSecret(alg, []byte(s.value)); err != nil {
+			msg := fmt.Sprintf("jwt backend %q: secret: %v", name, err)
+			if algorithmAt != "" {
+				msg += " (algorithm set at " + algorithmAt + ")"
+			}
+			return nil, fmt.Errorf("%s, at %s", msg, s.at)
+		}
+	}
+	return b, nil
+}
+
+// definedBackends reads back what the global option defined, so directives
+// can check backend names while the Caddyfile is adapted.
+func definedBackends(h httpcaddyfile.Helper) (map[string]*Backend, error) {
+	opt, ok := h.Option("jwt").(httpcaddyfile.App)
+	if !ok {
+		return nil, h.Errf("%s: no jwt backends are defined; declare them in the global jwt option", h.Val())
+	}
+	var app App
+	if err := json.Unmarshal(opt.Value, &app); err != nil {
+		return nil, h.WrapErr(err)
+	}
+	return app.Backends, nil
+}
+
+// backendNames resolves the backend names given to a directive: each must
+// be defined, and none given means the only one.
+func backendNames(h httpcaddyfile.Helper, directive string, names []string) ([]string, map[string]*Backend, error) {
+	defined, err := definedBackends(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := (&App{Backends: defined}).names()
+	if len(names) == 0 {
+		if len(all) != 1 {
+			return nil, nil, h.Errf("%s: name a backend; %d are defined (%s)", directive, len(all), strings.Join(all, ", "))
+		}
+		return all, defined, nil
+	}
+	for _, n := range names {
+		if _, ok := defined[n]; !ok {
+			return nil, nil, h.Errf("%s: unknown jwt backend %q (defined: %s)", directive, n, strings.Join(all, ", "))
+		}
+	}
+	return names, defined, nil
+}
+
+// parseLogin sets up jwt_login. Syntax:
+//
+//	jwt_login [<matcher>] [<backend>] {
+//		rate_limit <count> <window> | off
+//	}
+func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	args := h.RemainingArgs()
+	if len(args) > 1 {
+		return nil, h.Errf("jwt_login takes at most one backend, got %d", len(args))
+	}
+	names, defined, err := backendNames(h, "jwt_login", args)
+	if err != nil {
+		return nil, err
+	}
+	b := defined[names[0]]
+	if len(b.Users) == 0 && b.UsersFile == "" {
+		return nil, h.Errf("jwt_login: jwt backend %q has no users (set users or user), so it cannot log anyone in", names[0])
+	}
+	login := &Login{Backend: names[0]}
+
+	for h.NextBlock(0) {
+		setting := h.Val()
+		switch setting {
+		case "rate_limit":
+			sub := h.RemainingArgs()
+			switch {
+			case len(sub) == 1 && sub[0] == "off":
+				login.RateLimit = &RateLimit{Disabled: true}
+			case len(sub) == 2:
+				count, err := strconv.Atoi(sub[0])
+				if err != nil || count <= 0 {
+					return nil, h.Errf("jwt_login: rate_limit: count must be a positive whole number, got %q", sub[0])
+				}
+				window, err := caddy.ParseDuration(sub[1])
+				if err != nil || window <= 0 {
+					return nil, h.Errf("jwt_login: rate_limit: window must be a positive duration, got %q", sub[1])
+				}
+				login.RateLimit = &RateLimit{Count: count, Window: caddy.Duration(window)}
+			default:
+				return nil, h.Errf("jwt_login: rate_limit: expected <count> <window> or off")
+			}
+		default:
+			return nil, h.Errf("jwt_login: unrecognized subdirective %q", setting)
+		}
+	}
+	return login, nil
+}
+
+// parseAuth sets up jwt_auth. Syntax:
+//
+//	jwt_auth [<matcher>] [<backend>...]
+func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	names, _, err := backendNames(h, "jwt_auth", h.RemainingArgs())
+	if err != nil {
+		return nil, err
+	}
+	auth := &Auth{Backends: names}
+	for h.NextBlock(0) {
+		return nil, h.Errf("jwt_auth: unrecognized subdirective %q", h.Val())
+	}
+	return auth, nil
+}

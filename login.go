@@ -1,0 +1,310 @@
+package caddyjwt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Login{})
+}
+
+// Defaults of the login limiter.
+const (
+	defaultRateLimitCount  = 10
+	defaultRateLimitWindow = 5 * time.Minute
+
+	// maxLoginBody bounds a login request body.
+	maxLoginBody = 64 << 10
+)
+
+// Login is a login endpoint: it takes a username and password, as an OAuth2
+// password form or as JSON, checks them against its backend's users, and
+// answers with a signed token:
+//
+//	{"token": T, "access_token": T, "token_type": "bearer", "expires_in": 3600}
+//
+// Failures answer 400 with {"error": ..., "detail": ...}, as fastapi-users
+// does. GET and HEAD serve a login page.
+type Login struct {
+	// The backend whose users may log in and whose key signs the tokens.
+	// May be left empty when exactly one backend is defined.
+	Backend string `json:"backend,omitempty"`
+
+	// Brute-force protection: failed logins allowed per client IP. Default:
+	// 10 failures per 5 minutes.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
+	app     *App
+	backend *Backend
+	limiter *limiter
+	logger  *zap.Logger
+}
+
+// RateLimit limits failed logins per client IP. The client IP is Caddy's, so
+// it honors the server's trusted_proxies and ignores a spoofed
+// X-Forwarded-For.
+type RateLimit struct {
+	// Failed logins allowed within the window; once a client IP reaches
+	// it, every login from it gets 429 until its oldest failure leaves the
+	// window. Default: 10.
+	Count int `json:"count,omitempty"`
+
+	// The sliding window failures are counted in. Default: 5m.
+	Window caddy.Duration `json:"window,omitempty"`
+
+	// Turns the limit off.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Login) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.jwt_login",
+		New: func() caddy.Module { return new(Login) },
+	}
+}
+
+// Provision looks the backend up and sets up the limiter.
+func (h *Login) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	app, err := loadApp(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = app
+	if h.backend, err = app.backend(h.Backend); err != nil {
+		return fmt.Errorf("jwt_login: %v", err)
+	}
+	if err := h.backend.canLogin(); err != nil {
+		return fmt.Errorf("jwt_login: %v", err)
+	}
+	rl := RateLimit{}
+	if h.RateLimit != nil {
+		rl = *h.RateLimit
+	}
+	if !rl.Disabled {
+		if rl.Count < 0 || rl.Window < 0 {
+			return fmt.Errorf("jwt_login: rate_limit: count and window must be positive")
+		}
+		if rl.Count == 0 {
+			rl.Count = defaultRateLimitCount
+		}
+		if rl.Window == 0 {
+			rl.Window = caddy.Duration(defaultRateLimitWindow)
+		}
+		h.limiter = newLimiter(rl.Count, time.Duration(rl.Window))
+	}
+	return nil
+}
+
+// loginError is the JSON body of a failed login.
+type loginError struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail"`
+}
+
+// loginSuccess is the JSON body of a successful login: `token` for
+// fastapi-users' clients, the rest for OAuth2 (RFC 6749 §5.1) clients.
+type loginSuccess struct {
+	Token       string `json:"token"`
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return h.servePage(w, r, http.StatusOK, "")
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return writeJSON(w, http.StatusMethodNotAllowed, loginError{"invalid_request", "method not allowed; use POST"})
+	}
+
+	ip := clientIP(r)
+	if h.limiter != nil {
+		if wait := h.limiter.retryAfter(ip, time.Now()); wait > 0 {
+			h.logFailure(ip, "", "rate limited")
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+			return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
+		}
+	}
+
+	username, password, status, detail := readCredentials(r)
+	if status != 0 {
+		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
+			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", detail))
+		}
+		return writeJSON(w, status, loginError{"invalid_request", detail})
+	}
+
+	release, err := h.app.acquireHashSlot(r.Context())
+	if err != nil {
+		h.logger.Warn("login refused: too many concurrent logins",
+			zap.String("backend", h.backend.name), zap.String("client_ip", ip))
+		w.Header().Set("Retry-After", "1")
+		return writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
+	}
+	user, err := h.backend.Authenticate(username, password)
+	release()
+	if err != nil {
+		if h.limiter != nil {
+			h.limiter.fail(ip, time.Now())
+		}
+		logged := username
+		if errors.Is(err, errNoSuchUser) {
+			logged = ""
+		}
+		h.logFailure(ip, logged, err.Error())
+		return writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
+	}
+
+	token, expiresIn, err := h.backend.Issue(user)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	h.logger.Info("login succeeded",
+		zap.String("backend", h.backend.name), zap.String("user", user.name), zap.String("client_ip", ip))
+	return writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
+}
+
+// logFailure writes the audit line of a failed login. Its message and
+// fields are stable, for fail2ban: msg "login failed", client_ip, reason,
+// backend, and user only when the user exists (people type passwords into
+// the username field).
+func (h *Login) logFailure(ip, user, reason string) {
+	fields := []zap.Field{zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", reason)}
+	if user != "" {
+		fields = append(fields, zap.String("user", user))
+	}
+	h.logger.Warn("login failed", fields...)
+}
+
+// servePage writes the login page.
+func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, message string) error {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Security-Policy", loginPageCSP)
+	hdr.Set("X-Frame-Options", "DENY")
+	var buf bytes.Buffer
+	err := defaultLoginPage.Execute(&buf, loginPageData{
+		Action:   r.URL.Path,
+		Redirect: r.URL.Query().Get("redirect"),
+		Error:    message,
+		Backend:  h.backend.name,
+	})
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	w.WriteHeader(status)
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// readCredentials reads username and password from a form or JSON body. A
+// non-zero status says the request is refused, with detail saying why.
+func readCredentials(r *http.Request) (username, password string, status int, detail string) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mediaType != "application/x-www-form-urlencoded" && mediaType != "application/json") {
+		return "", "", http.StatusUnsupportedMediaType,
+			"unsupported content type; send application/x-www-form-urlencoded or application/json"
+	}
+	if r.ContentLength > maxLoginBody {
+		return "", "", http.StatusRequestEntityTooLarge, "request body too large"
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxLoginBody+1))
+	if err != nil {
+		return "", "", http.StatusBadRequest, "could not read the request body"
+	}
+	if len(body) > maxLoginBody {
+		return "", "", http.StatusRequestEntityTooLarge, "request body too large"
+	}
+
+	var grantType string
+	if mediaType == "application/json" {
+		var in struct {
+			Username  *string `json:"username"`
+			Password  *string `json:"password"`
+			GrantType *string `json:"grant_type"`
+		}
+		if err := json.Unmarshal(body, &in); err != nil {
+			return "", "", http.StatusBadRequest, "body is not a JSON object with string fields username and password"
+		}
+		if in.Username != nil {
+			username = *in.Username
+		}
+		if in.Password != nil {
+			password = *in.Password
+		}
+		if in.GrantType != nil {
+			grantType = *in.GrantType
+			if grantType == "" {
+				grantType = "\x00" // present but empty: refused below
+			}
+		}
+	} else {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return "", "", http.StatusBadRequest, "malformed form body"
+		}
+		username, password = form.Get("username"), form.Get("password")
+		if gt, ok := form["grant_type"]; ok {
+			grantType = gt[0]
+			if grantType == "" {
+				grantType = "\x00"
+			}
+		}
+	}
+	switch {
+	case grantType != "" && grantType != "password":
+		return "", "", http.StatusBadRequest, "grant_type must be password"
+	case username == "":
+		return "", "", http.StatusBadRequest, "username is required"
+	case password == "":
+		return "", "", http.StatusBadRequest, "password is required"
+	}
+	return username, password, 0, ""
+}
+
+// clientIP is Caddy's idea of the client address: the client_ip variable,
+// which honors trusted_proxies.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(body)
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Login)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Login)(nil)
+)

@@ -1,0 +1,131 @@
+// Package caddyjwt issues and enforces JSON Web Tokens inside Caddy: the
+// `jwt` app holds named backends, `jwt_login` issues tokens for a username
+// and password, and `jwt_auth` lets only requests with a valid token through.
+package caddyjwt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `jwt` app: the named backends that `jwt_login` and `jwt_auth`
+// refer to. In a Caddyfile it is the global `jwt` option.
+type App struct {
+	// Backends by name.
+	Backends map[string]*Backend `json:"backends,omitempty"`
+
+	// hashSlots caps concurrent password hash checks across every login
+	// endpoint, so a flood of logins cannot take every core.
+	hashSlots chan struct{}
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "jwt",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision sets up every backend.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	for _, name := range a.names() {
+		b := a.Backends[name]
+		if b == nil {
+			return fmt.Errorf("jwt backend %q: empty definition", name)
+		}
+		if err := b.provision(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start implements caddy.App; the backends need nothing running.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// names lists the backends in a stable order.
+func (a *App) names() []string {
+	names := make([]string, 0, len(a.Backends))
+	for name := range a.Backends {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// backend finds a backend by name; an empty name means the only one.
+func (a *App) backend(name string) (*Backend, error) {
+	if name == "" {
+		if len(a.Backends) != 1 {
+			return nil, fmt.Errorf("name a jwt backend: %d are defined (%s)", len(a.Backends), strings.Join(a.names(), ", "))
+		}
+		name = a.names()[0]
+	}
+	b, ok := a.Backends[name]
+	if !ok {
+		if len(a.Backends) == 0 {
+			return nil, fmt.Errorf("unknown jwt backend %q: no backends are defined; add them in the global jwt option", name)
+		}
+		return nil, fmt.Errorf("unknown jwt backend %q (defined: %s)", name, strings.Join(a.names(), ", "))
+	}
+	return b, nil
+}
+
+// loadApp gives a handler the `jwt` app of the running config.
+func loadApp(ctx caddy.Context) (*App, error) {
+	app, err := ctx.App("jwt")
+	if err != nil {
+		return nil, fmt.Errorf("loading the jwt app: %v", err)
+	}
+	return app.(*App), nil
+}
+
+// errBusy says every hash slot stayed taken for the whole wait.
+var errBusy = errors.New("too many concurrent logins")
+
+// hashSlotWait is how long a login waits for a hash slot before a 503.
+const hashSlotWait = time.Second
+
+// acquireHashSlot waits up to hashSlotWait for a free hash slot; on success
+// the caller must call the returned release.
+func (a *App) acquireHashSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case a.hashSlots <- struct{}{}:
+		return a.releaseHashSlot, nil
+	default:
+	}
+	timer := time.NewTimer(hashSlotWait)
+	defer timer.Stop()
+	select {
+	case a.hashSlots <- struct{}{}:
+		return a.releaseHashSlot, nil
+	case <-timer.C:
+		return nil, errBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (a *App) releaseHashSlot() { <-a.hashSlots }
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

@@ -1,0 +1,42 @@
+package caddyjwt
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+var (
+	hashCacheMu sync.Mutex
+	hashCache   = map[string]string{}
+)
+
+// bcryptHashForTest returns a bcrypt hash of password at the minimum cost,
+// so tests stay fast; hashes are cached per password.
+func bcryptHashForTest(t testing.TB, password string) string {
+	t.Helper()
+	hashCacheMu.Lock()
+	defer hashCacheMu.Unlock()
+	if h, ok := hashCache[password]; ok {
+		return h
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashCache[password] = string(h)
+	return string(h)
+}
+
+// jsonField reads one string field of a JSON object.
+func jsonField(t testing.TB, body, field string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("not JSON: %q: %v", body, err)
+	}
+	s, _ := m[field].(string)
+	return s
+}
