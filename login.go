@@ -216,10 +216,11 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, me
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Content-Security-Policy", loginPageCSP)
 	hdr.Set("X-Frame-Options", "DENY")
+	u := originalURL(r)
 	var buf bytes.Buffer
 	err := defaultLoginPage.Execute(&buf, loginPageData{
-		Action:   r.URL.Path,
-		Redirect: r.URL.Query().Get("redirect"),
+		Action:   u.EscapedPath(),
+		Redirect: u.Query().Get("redirect"),
 		Error:    message,
 		Backend:  h.backend.name,
 	})
@@ -229,6 +230,15 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, me
 	w.WriteHeader(status)
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// originalURL is the URL the client asked for, before any handle_path or
+// uri rewrite: the login form has to post back to its path.
+func originalURL(r *http.Request) *url.URL {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL
+	}
+	return r.URL
 }
 
 // readCredentials reads username and password from a form or JSON body. A

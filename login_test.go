@@ -521,6 +521,27 @@ func TestLoginPageIsServedOnGetAndHead(t *testing.T) {
 	}
 }
 
+func TestLoginPageFormPostsToTheURLTheBrowserSees(t *testing.T) {
+	// Behind handle_path the handler sees a stripped path; the form must
+	// still post to the path the browser asked for, or logging in breaks.
+	base := startCaddy(t, loginGlobals("\t\t\tuser alice "+bcryptHashForTest(t, "alice-pw")), `
+	handle_path /auth/* {
+		jwt_login
+	}`)
+	resp, body := do(t, "GET", base+"/auth/login", nil, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if !strings.Contains(body, `action="/auth/login"`) {
+		t.Fatalf("form does not post to /auth/login:\n%s", body)
+	}
+	// And posting there logs in.
+	resp, body = loginSite{t, base + "/auth/login"}.form("alice", "alice-pw", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through the page's action: status %d: %s", resp.StatusCode, body)
+	}
+}
+
 // argon2idHashForTest hashes password with Caddy's argon2id, at light
 // parameters so tests stay fast. The zero Argon2idHash cannot hash (argon2
 // panics on zero rounds) and its parameters are unexported, so they come
