@@ -173,8 +173,11 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed
 
 	release, err := h.app.acquireHashSlot(r.Context())
 	if err != nil {
-		h.logger.Warn("login refused: too many concurrent logins",
-			zap.String("backend", h.backend.name), zap.String("client_ip", ip))
+		// A client that went away while waiting is not worth a warning.
+		if errors.Is(err, errBusy) {
+			h.logger.Warn("login refused: too many concurrent logins",
+				zap.String("backend", h.backend.name), zap.String("client_ip", ip))
+		}
 		w.Header().Set("Retry-After", "1")
 		return false, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
