@@ -85,9 +85,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 	raw, err := bearerToken(r.Header)
 	if err != nil {
+		h.backends[0].metrics.authBadRequest.Inc()
 		return h.fail(w, repl, http.StatusBadRequest, "invalid_request", err.Error())
 	}
 	if raw == "" {
+		h.backends[0].metrics.authNoToken.Inc()
 		return h.fail(w, repl, http.StatusUnauthorized, "", "no token")
 	}
 
@@ -95,6 +97,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	for _, b := range h.backends {
 		id, err := b.Verify(raw)
 		if err == nil {
+			b.metrics.authOK.Inc()
 			repl.Map(id.replace)
 			return next.ServeHTTP(w, r)
 		}
@@ -102,6 +105,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			firstErr = err
 		}
 	}
+	h.backends[0].metrics.countRejected(firstErr)
 	return h.fail(w, repl, http.StatusUnauthorized, "invalid_token", firstErr.Error())
 }
 

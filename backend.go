@@ -80,6 +80,7 @@ type Backend struct {
 	users    *userStore
 	lifetime time.Duration
 	logger   *zap.Logger
+	metrics  *backendMetrics
 
 	// Reasons about the user claim, built once since they name it.
 	userClaimMissing, userClaimWrongType tokenError
@@ -215,6 +216,9 @@ type tokenError string
 
 func (e tokenError) Error() string { return string(e) }
 
+// errTokenExpired is the one reason metrics count apart, as "expired".
+const errTokenExpired tokenError = "token expired"
+
 // Verify checks a compact JWS against this backend and returns who it
 // identifies.
 func (b *Backend) Verify(raw string) (*identity, error) {
@@ -266,7 +270,7 @@ func (b *Backend) reason(tok *jwt.Token, claims jwt.MapClaims, err error) tokenE
 		}
 		return "token has no aud"
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return "token expired"
+		return errTokenExpired
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "token not valid yet"
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):

@@ -136,6 +136,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		return h.servePage(w, r, http.StatusOK, "")
 	case http.MethodPost:
 	default:
+		h.backend.metrics.loginInvalidRequest.Inc()
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		return writeJSON(w, http.StatusMethodNotAllowed, loginError{"invalid_request", "method not allowed; use POST"})
 	}
@@ -151,6 +152,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	now := time.Now()
 	if wait := h.limiter.attempt(ip, now); wait > 0 {
 		h.logFailure(ip, "", "rate limited")
+		h.backend.metrics.loginRateLimited.Inc()
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
 		return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
 	}
@@ -166,6 +168,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed bool, err error) {
 	username, password, status, detail := readCredentials(r)
 	if status != 0 {
+		h.backend.metrics.loginInvalidRequest.Inc()
 		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
 			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", detail))
 		}
@@ -179,6 +182,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed
 			h.logger.Warn("login refused: too many concurrent logins",
 				zap.String("backend", h.backend.name), zap.String("client_ip", ip))
 		}
+		h.backend.metrics.loginBusy.Inc()
 		w.Header().Set("Retry-After", "1")
 		return false, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
@@ -190,6 +194,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed
 			logged = ""
 		}
 		h.logFailure(ip, logged, err.Error())
+		h.backend.metrics.loginBadCredentials.Inc()
 		return true, writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
 	}
 
@@ -197,6 +202,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed
 	if err != nil {
 		return false, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
+	h.backend.metrics.loginSuccess.Inc()
 	h.logger.Info("login succeeded",
 		zap.String("backend", h.backend.name), zap.String("user", user.name), zap.String("client_ip", ip))
 	return false, writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})

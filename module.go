@@ -40,7 +40,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets up every backend.
+// Provision sets up every backend and its metrics.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	for _, name := range a.names() {
@@ -54,6 +54,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err := b.provision(ctx, name); err != nil {
 			return err
 		}
+	}
+	m, err := newMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("jwt: registering metrics: %v", err)
+	}
+	for name, b := range a.Backends {
+		b.metrics = m.forBackend(name)
 	}
 	return nil
 }

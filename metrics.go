@@ -1,0 +1,110 @@
+package caddyjwt
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the jwt app's Prometheus counters. They live in the metrics
+// registry of the config they were provisioned in, as Caddy's own HTTP
+// metrics do, so they appear on Caddy's metrics endpoint (the admin API's
+// /metrics and the `metrics` handler) and start again from zero when the
+// config is reloaded.
+type metrics struct {
+	logins *prometheus.CounterVec
+	auths  *prometheus.CounterVec
+}
+
+// newMetrics creates the counters and registers them in reg, which may be
+// nil (the counters then count for nobody).
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	labels := []string{"backend", "result"}
+	m := &metrics{
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "caddy",
+			Subsystem: "jwt",
+			Name:      "logins_total",
+			Help:      "Login attempts at jwt_login, by backend and result (success, bad_credentials, rate_limited, busy, invalid_request).",
+		}, labels),
+		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "caddy",
+			Subsystem: "jwt",
+			Name:      "auth_total",
+			Help:      "Requests decided by jwt_auth, by backend and result (ok, no_token, invalid, expired, forbidden, bad_request).",
+		}, labels),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.logins, err = registerCounterVec(reg, m.logins); err != nil {
+		return nil, err
+	}
+	if m.auths, err = registerCounterVec(reg, m.auths); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// registerCounterVec registers c, or returns the counter vector already
+// registered under its name: registering the same metric twice in one
+// registry is an error, and the counts must go to the one being scraped.
+func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	err := reg.Register(c)
+	var dup prometheus.AlreadyRegisteredError
+	if errors.As(err, &dup) {
+		if existing, ok := dup.ExistingCollector.(*prometheus.CounterVec); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+// backendMetrics are one backend's counters, one per result label:
+//
+//   - caddy_jwt_logins_total: success, bad_credentials (wrong password,
+//     unknown or disabled user), rate_limited (429), busy (503: no hash
+//     slot), invalid_request (a request refused before any password check);
+//   - caddy_jwt_auth_total: ok, no_token, invalid (any bad token but an
+//     expired one), expired, forbidden (a require line failed), bad_request
+//     (a malformed or repeated Authorization header).
+//
+// They are resolved once at provision, so that counting on the request path
+// is one atomic add, and created there, so that every series is exported at
+// 0 before anything happened.
+type backendMetrics struct {
+	loginSuccess, loginBadCredentials, loginRateLimited, loginBusy, loginInvalidRequest prometheus.Counter
+
+	authOK, authNoToken, authInvalid, authExpired, authForbidden, authBadRequest prometheus.Counter
+}
+
+// forBackend resolves the counters of the backend named name.
+func (m *metrics) forBackend(name string) *backendMetrics {
+	login := func(result string) prometheus.Counter { return m.logins.WithLabelValues(name, result) }
+	auth := func(result string) prometheus.Counter { return m.auths.WithLabelValues(name, result) }
+	return &backendMetrics{
+		loginSuccess:        login("success"),
+		loginBadCredentials: login("bad_credentials"),
+		loginRateLimited:    login("rate_limited"),
+		loginBusy:           login("busy"),
+		loginInvalidRequest: login("invalid_request"),
+
+		authOK:         auth("ok"),
+		authNoToken:    auth("no_token"),
+		authInvalid:    auth("invalid"),
+		authExpired:    auth("expired"),
+		authForbidden:  auth("forbidden"),
+		authBadRequest: auth("bad_request"),
+	}
+}
+
+// countRejected counts a token jwt_auth refused, telling an expired token
+// from any other bad one.
+func (m *backendMetrics) countRejected(reason error) {
+	if reason == errTokenExpired {
+		m.authExpired.Inc()
+		return
+	}
+	m.authInvalid.Inc()
+}

@@ -1,0 +1,285 @@
+package caddyjwt
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// The result labels SPEC's issue 5 names, in the order the README lists them.
+var (
+	loginResults = []string{"success", "bad_credentials", "rate_limited", "busy", "invalid_request"}
+	authResults  = []string{"ok", "no_token", "invalid", "expired", "forbidden", "bad_request"}
+)
+
+// scrapeJWTMetrics reads Caddy's metrics endpoint and returns the
+// caddy_jwt_* samples, keyed as they are written:
+// `caddy_jwt_logins_total{backend="api",result="success"}`.
+func scrapeJWTMetrics(t testing.TB, url string) map[string]float64 {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("scraping %s: status %d", url, resp.StatusCode)
+	}
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "caddy_jwt_") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		samples[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return samples
+}
+
+func loginSeries(backend, result string) string {
+	return `caddy_jwt_logins_total{backend="` + backend + `",result="` + result + `"}`
+}
+
+func authSeries(backend, result string) string {
+	return `caddy_jwt_auth_total{backend="` + backend + `",result="` + result + `"}`
+}
+
+// otherSecret is the HS256 secret of a second backend.
+const otherSecret = "other-secret-0123456789-abcdefghijklmnop"
+
+const metricsGlobals = `
+	jwt {
+		backend api {
+			secret ` + testSecret + `
+			user alice %s
+		}
+		backend admin {
+			secret ` + otherSecret + `
+		}
+	}`
+
+const metricsSite = `
+	metrics /metrics
+	jwt_login /login api {
+		rate_limit 2 1m
+	}
+	jwt_auth /api/* api admin
+	respond /api/* "ok"`
+
+func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
+	base := startCaddy(t, strings.Replace(metricsGlobals, "%s", bcryptHashForTest(t, "alice-pw"), 1), metricsSite)
+	site := loginSite{t, base + "/login"}
+
+	before := scrapeJWTMetrics(t, base+"/metrics")
+	t.Run("every series exists at 0 before anything happened", func(t *testing.T) {
+		want := 0
+		for _, b := range []string{"api", "admin"} {
+			for _, r := range loginResults {
+				want++
+				if v, ok := before[loginSeries(b, r)]; !ok || v != 0 {
+					t.Errorf("%s = %v (present: %v), want 0", loginSeries(b, r), v, ok)
+				}
+			}
+			for _, r := range authResults {
+				want++
+				if v, ok := before[authSeries(b, r)]; !ok || v != 0 {
+					t.Errorf("%s = %v (present: %v), want 0", authSeries(b, r), v, ok)
+				}
+			}
+		}
+		if len(before) != want {
+			t.Errorf("%d caddy_jwt_ samples, want %d: %v", len(before), want, before)
+		}
+	})
+
+	expired := hs256(t, testSecret, validClaims("alice", map[string]any{
+		"iat": time.Now().Add(-3 * time.Hour).Unix(), "exp": time.Now().Add(-2 * time.Hour).Unix()}))
+	steps := []struct {
+		name   string
+		send   func() *http.Response
+		status int
+		counts []string // the series this step adds 1 to
+	}{
+		{"a login succeeds", func() *http.Response { r, _ := site.form("alice", "alice-pw", nil); return r },
+			200, []string{loginSeries("api", "success")}},
+		{"a login with a JSON body succeeds", func() *http.Response {
+			r, _ := site.post(jsonType, `{"username":"alice","password":"alice-pw"}`, nil)
+			return r
+		}, 200, []string{loginSeries("api", "success")}},
+		{"the login page is no login", func() *http.Response { r, _ := do(t, "GET", site.url, nil, ""); return r },
+			200, nil},
+		{"a login without a password is an invalid request", func() *http.Response { r, _ := site.form("alice", "", nil); return r },
+			400, []string{loginSeries("api", "invalid_request")}},
+		{"a login of another content type is an invalid request", func() *http.Response {
+			r, _ := site.post("text/plain", "username=alice&password=alice-pw", nil)
+			return r
+		}, 415, []string{loginSeries("api", "invalid_request")}},
+		{"a login with another method is an invalid request", func() *http.Response { r, _ := do(t, "PUT", site.url, nil, ""); return r },
+			405, []string{loginSeries("api", "invalid_request")}},
+		{"a login while every hash slot is taken is busy", func() *http.Response {
+			app := runningJWTApp(t)
+			var releases []func()
+			for len(app.hashSlots) < cap(app.hashSlots) {
+				release, err := app.acquireHashSlot(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				releases = append(releases, release)
+			}
+			defer func() {
+				for _, release := range releases {
+					release()
+				}
+			}()
+			r, _ := site.form("alice", "alice-pw", nil)
+			return r
+		}, 503, []string{loginSeries("api", "busy")}},
+		{"a wrong password is bad credentials", func() *http.Response { r, _ := site.form("alice", "wrong", nil); return r },
+			400, []string{loginSeries("api", "bad_credentials")}},
+		{"an unknown user is bad credentials", func() *http.Response { r, _ := site.form("mallory", "wrong", nil); return r },
+			400, []string{loginSeries("api", "bad_credentials")}},
+		{"a login over the limit is rate limited", func() *http.Response { r, _ := site.form("alice", "alice-pw", nil); return r },
+			429, []string{loginSeries("api", "rate_limited")}},
+
+		{"a token of the first backend is ok for it", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, testSecret, validClaims("alice", nil))))
+			return r
+		}, 200, []string{authSeries("api", "ok")}},
+		{"a token of the second backend is ok for it", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, otherSecret, validClaims("root", nil))))
+			return r
+		}, 200, []string{authSeries("admin", "ok")}},
+		{"no token", func() *http.Response { r, _ := sendAuth(t, "GET", base+"/api/x", nil); return r },
+			401, []string{authSeries("api", "no_token")}},
+		{"another scheme is no token", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", http.Header{"Authorization": {"Basic YTpi"}})
+			return r
+		}, 401, []string{authSeries("api", "no_token")}},
+		{"a bad signature is invalid", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, strings.Repeat("x", 40), validClaims("alice", nil))))
+			return r
+		}, 401, []string{authSeries("api", "invalid")}},
+		{"garbage is invalid", func() *http.Response { r, _ := sendAuth(t, "GET", base+"/api/x", bearer("a.b.c")); return r },
+			401, []string{authSeries("api", "invalid")}},
+		{"an expired token is expired", func() *http.Response { r, _ := sendAuth(t, "GET", base+"/api/x", bearer(expired)); return r },
+			401, []string{authSeries("api", "expired")}},
+		{"two Authorization headers are a bad request", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", http.Header{"Authorization": {"Bearer a.b.c", "Bearer d.e.f"}})
+			return r
+		}, 400, []string{authSeries("api", "bad_request")}},
+		{"a malformed Authorization header is a bad request", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", http.Header{"Authorization": {"Bearer a b"}})
+			return r
+		}, 400, []string{authSeries("api", "bad_request")}},
+		{"a CORS preflight is not counted", func() *http.Response {
+			r, _ := sendAuth(t, "OPTIONS", base+"/api/x", http.Header{"Origin": {"https://a.example"}, "Access-Control-Request-Method": {"GET"}})
+			return r
+		}, 200, nil},
+	}
+
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			prev := scrapeJWTMetrics(t, base+"/metrics")
+			if resp := s.send(); resp.StatusCode != s.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, s.status)
+			}
+			want := map[string]float64{}
+			for k, v := range prev {
+				want[k] = v
+			}
+			for _, series := range s.counts {
+				want[series]++
+			}
+			got := scrapeJWTMetrics(t, base+"/metrics")
+			for k, w := range want {
+				if got[k] != w {
+					t.Errorf("%s = %v, want %v", k, got[k], w)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d series after, %d before: %v", len(got), len(want), got)
+			}
+		})
+	}
+}
+
+func TestMetricsStartAgainAfterAConfigReload(t *testing.T) {
+	globals := strings.Replace(metricsGlobals, "%s", bcryptHashForTest(t, "alice-pw"), 1)
+	base := startCaddy(t, globals, metricsSite)
+	if resp, body := (loginSite{t, base + "/login"}).form("alice", "alice-pw", nil); resp.StatusCode != 200 {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	if got := scrapeJWTMetrics(t, base+"/metrics")[loginSeries("api", "success")]; got != 1 {
+		t.Fatalf("success = %v before the reload, want 1", got)
+	}
+
+	// A reload gets a new metrics registry, as Caddy's own metrics do; the
+	// new config must register its counters without a clash and count.
+	base = startCaddy(t, globals, metricsSite)
+	samples := scrapeJWTMetrics(t, base+"/metrics")
+	if got, ok := samples[loginSeries("api", "success")]; !ok || got != 0 {
+		t.Fatalf("success = %v (present: %v) after the reload, want 0", got, ok)
+	}
+	if resp, body := (loginSite{t, base + "/login"}).form("alice", "alice-pw", nil); resp.StatusCode != 200 {
+		t.Fatalf("login after the reload: %d %s", resp.StatusCode, body)
+	}
+	if got := scrapeJWTMetrics(t, base+"/metrics")[loginSeries("api", "success")]; got != 1 {
+		t.Fatalf("success = %v after a login after the reload, want 1", got)
+	}
+}
+
+func TestMetricsRegisteringTwiceInOneRegistryReusesTheCounters(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	first, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := newMetrics(reg)
+	if err != nil {
+		t.Fatalf("second registration: %v", err)
+	}
+	first.forBackend("api").loginSuccess.Inc()
+	second.forBackend("api").loginSuccess.Inc()
+	if got := testutil.ToFloat64(first.logins.WithLabelValues("api", "success")); got != 2 {
+		t.Errorf("success = %v, want 2: the second registration must count into the registered counter", got)
+	}
+	// One series per result, each once: the registry has one collector.
+	if n, err := testutil.GatherAndCount(reg, "caddy_jwt_logins_total"); err != nil || n != len(loginResults) {
+		t.Errorf("gathered %d series (%v), want %d", n, err, len(loginResults))
+	}
+
+	t.Run("another collector under the same name is an error", func(t *testing.T) {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "caddy_jwt_auth_total", Help: "x"}))
+		if _, err := newMetrics(reg); err == nil {
+			t.Fatal("no error for a clashing collector")
+		}
+	})
+
+	t.Run("a nil registry still gives working counters", func(t *testing.T) {
+		m, err := newMetrics(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.forBackend("api").authExpired.Inc()
+		if got := testutil.ToFloat64(m.auths.WithLabelValues("api", "expired")); got != 1 {
+			t.Errorf("expired = %v, want 1", got)
+		}
+	})
+}
