@@ -261,8 +261,12 @@ func parseCookie(d *caddyfile.Dispenser, backend string, args []string) (*Cookie
 	errf := func(format string, args ...any) error {
 		return d.Errf("jwt backend %q: cookie: %s", backend, fmt.Sprintf(format, args...))
 	}
+	cookieAt := fmt.Sprintf("%s:%d", d.File(), d.Line())
 	c := new(CookieConfig)
 	if len(args) == 1 {
+		if err := checkCookieName(args[0]); err != nil {
+			return nil, errf("%v", err)
+		}
 		c.Name = args[0]
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -275,27 +279,30 @@ func parseCookie(d *caddyfile.Dispenser, backend string, args []string) (*Cookie
 		if len(args) != want {
 			return nil, errf("%s: wrong number of arguments (%d)", setting, len(args))
 		}
+		var err error
 		switch setting {
 		case "domain":
-			c.Domain = args[0]
+			c.Domain, err = args[0], checkCookieDomain(args[0])
 		case "path":
-			c.Path = args[0]
+			c.Path, err = args[0], checkCookiePath(args[0])
 		case "same_site":
-			if _, err := parseSameSite(args[0]); err != nil {
-				return nil, errf("%v", err)
-			}
 			c.SameSite = strings.ToLower(args[0])
+			_, err = parseSameSite(args[0])
 		case "insecure":
 			c.Insecure = true
 		default:
-			return nil, errf("unrecognized subdirective %q", setting)
+			err = fmt.Errorf("unrecognized subdirective %q", setting)
+		}
+		if err != nil {
+			return nil, errf("%v", err)
 		}
 	}
-	// Check the whole cookie now, on a copy (the JSON keeps only what was
-	// written), so the error comes with a line number.
+	// What depends on several settings (SameSite=None needs Secure, the
+	// __Host- and __Secure- prefixes) is checked on a copy, so the JSON
+	// keeps only what was written, and reported at the `cookie` line.
 	check := *c
 	if err := check.provision(backend); err != nil {
-		return nil, errf("%v", err)
+		return nil, fmt.Errorf("jwt backend %q: cookie: %v, at %s", backend, err, cookieAt)
 	}
 	return c, nil
 }

@@ -46,14 +46,14 @@ func (c *CookieConfig) provision(backend string) error {
 	if c.Path == "" {
 		c.Path = "/"
 	}
-	if !strings.HasPrefix(c.Path, "/") {
-		return fmt.Errorf("path %q must start with /", c.Path)
+	if err := checkCookieName(c.Name); err != nil {
+		return err
 	}
-	// net/http checks the name, path and domain as RFC 6265 wants them.
-	probe := c.base()
-	probe.Value = "x"
-	if err := probe.Valid(); err != nil {
-		return fmt.Errorf("name %q, path %q, domain %q: %v", c.Name, c.Path, c.Domain, err)
+	if err := checkCookiePath(c.Path); err != nil {
+		return err
+	}
+	if err := checkCookieDomain(c.Domain); err != nil {
+		return err
 	}
 	ss, err := parseSameSite(c.SameSite)
 	if err != nil {
@@ -74,6 +74,32 @@ func (c *CookieConfig) provision(backend string) error {
 		if c.Insecure {
 			return fmt.Errorf("a __Secure- cookie must be Secure, so it cannot be insecure")
 		}
+	}
+	return nil
+}
+
+// checkCookieName, checkCookiePath and checkCookieDomain refuse what
+// net/http would not write into a Set-Cookie header (RFC 6265).
+func checkCookieName(name string) error {
+	if err := (&http.Cookie{Name: name, Value: "x"}).Valid(); err != nil {
+		return fmt.Errorf("name %q: %v", name, err)
+	}
+	return nil
+}
+
+func checkCookiePath(path string) error {
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("path %q must start with /", path)
+	}
+	if err := (&http.Cookie{Name: "x", Path: path}).Valid(); err != nil {
+		return fmt.Errorf("path %q: %v", path, err)
+	}
+	return nil
+}
+
+func checkCookieDomain(domain string) error {
+	if err := (&http.Cookie{Name: "x", Domain: domain}).Valid(); err != nil {
+		return fmt.Errorf("domain %q: %v", domain, err)
 	}
 	return nil
 }
