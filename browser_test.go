@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // This file tests what a browser meets, against a real Caddy: the cookie
@@ -683,4 +685,136 @@ func mergeHeader(dst, src http.Header) http.Header {
 		dst[k] = vs
 	}
 	return dst
+}
+
+// TestDemoBrowserFlow runs Caddyfile.example in this process and signs in to
+// its members' area as a browser would, so the demo's browser flow keeps
+// working (the API part is TestQuickStart's).
+func TestDemoBrowserFlow(t *testing.T) {
+	example, err := os.ReadFile("Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg, err := adapt(strings.ReplaceAll(string(example), ":8080", ":"+port))
+	if err != nil {
+		t.Fatalf("adapting Caddyfile.example: %v", err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading Caddyfile.example: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	base := "http://127.0.0.1:" + port
+
+	resp, _ := sendAuth(t, "GET", base+"/private/", browserHeaders())
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/auth/login?redirect=%2Fprivate%2F" {
+		t.Fatalf("members' area without a token: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body := sendAuth(t, "GET", base+"/auth/login?redirect=%2Fprivate%2F", browserHeaders())
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="redirect" value="/private/"`) {
+		t.Fatalf("login page: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = formPost(t, base+"/auth/login", url.Values{"username": {demoUser}, "password": {demoPassword}, "redirect": {"/private/"}}, true)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/private/" {
+		t.Fatalf("signing in: %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	token, attrs := cookieAttrs(setCookie(t, resp, "jwt_demo"))
+	if _, secure := attrs["secure"]; secure {
+		t.Errorf("the demo's cookie is Secure, so browsers would not send it over its plain http")
+	}
+	resp, body = sendAuth(t, "GET", base+"/private/", withHeader(browserHeaders(), "Cookie", "jwt_demo="+token))
+	if resp.StatusCode != 200 || !strings.Contains(body, "Members' area") || !strings.Contains(body, `action="/auth/logout"`) {
+		t.Fatalf("members' area with the cookie: %d\n%s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Cache-Control") != "private, no-cache" {
+		t.Errorf("members' area Cache-Control = %q", resp.Header.Get("Cache-Control"))
+	}
+	resp, _ = formPost(t, base+"/auth/logout", url.Values{}, true)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("signing out: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, attrs := cookieAttrs(setCookie(t, resp, "jwt_demo")); attrs["max-age"] != "0" {
+		t.Errorf("signing out did not clear the cookie: %v", attrs)
+	}
+	_, body = sendAuth(t, "GET", base+"/", nil)
+	if !strings.Contains(body, `href="/private/"`) {
+		t.Errorf("the public page does not link to the members' area")
+	}
+}
+
+// TestProtectAStaticSiteRecipe runs the "Protect a static site" recipe as
+// the documentation prints it (README.md once it has the recipe, else
+// docs/browsers.md) and checks that it does what the text says.
+func TestProtectAStaticSiteRecipe(t *testing.T) {
+	const heading = "### Protect a static site"
+	doc := "README.md"
+	if !strings.Contains(readFile(t, doc), "\n"+heading+"\n") {
+		doc = "docs/browsers.md"
+	}
+	blocks := fencedBlocks(section(t, readFile(t, doc), heading), "caddyfile")
+	if len(blocks) != 1 {
+		t.Fatalf("%s: the recipe should have one Caddyfile, has %d", doc, len(blocks))
+	}
+	recipe := blocks[0]
+	if n := strings.Count(recipe, "\n"); n > 15 {
+		t.Errorf("%s: the recipe has %d lines; it promises at most 15", doc, n)
+	}
+
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte("<h1>Team handbook</h1>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "right")+"\n")
+	t.Setenv("JWT_SECRET", testSecret)
+	port := freePort(t)
+	base := "http://127.0.0.1:" + port
+	if !strings.HasPrefix(recipe, "{\n") {
+		t.Fatalf("the recipe does not start with a global options block:\n%s", recipe)
+	}
+	// The recipe serves the folder Caddy runs in; here that is root.
+	cf := "{\n" + testGlobals + strings.NewReplacer(
+		"\nexample.com\n", "\n"+base+"\nroot * "+root+"\n",
+		"/etc/caddy/users", users,
+	).Replace(strings.TrimPrefix(recipe, "{\n"))
+	if !strings.Contains(cf, base) || !strings.Contains(cf, users) {
+		t.Fatalf("the recipe no longer has the site example.com and /etc/caddy/users:\n%s", recipe)
+	}
+	cfg, err := adapt(cf)
+	if err != nil {
+		t.Fatalf("adapting the recipe: %v\n%s", err, cf)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading the recipe: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+
+	resp, _ := sendAuth(t, "GET", base+"/", browserHeaders())
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/login?redirect=%2F" {
+		t.Fatalf("a browser without a token: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body := sendAuth(t, "GET", base+"/login?redirect=%2F", browserHeaders())
+	if resp.StatusCode != 200 || !strings.Contains(body, "<form") {
+		t.Fatalf("the login page inside the protected site: %d", resp.StatusCode)
+	}
+	resp, _ = sendAuth(t, "GET", base+"/", nil)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an API client without a token: %d, want 401", resp.StatusCode)
+	}
+	resp, body = formPost(t, base+"/login", url.Values{"username": {"alice"}, "password": {"right"}, "redirect": {"/"}}, true)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("signing in: %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	token, attrs := cookieAttrs(setCookie(t, resp, "jwt_site"))
+	if _, ok := attrs["httponly"]; !ok {
+		t.Errorf("the cookie is not HttpOnly: %v", attrs)
+	}
+	for name, h := range map[string]http.Header{
+		"the cookie":         withHeader(browserHeaders(), "Cookie", "jwt_site="+token),
+		"a Bearer API token": bearer(token),
+	} {
+		resp, body = sendAuth(t, "GET", base+"/", h)
+		if resp.StatusCode != 200 || !strings.Contains(body, "Team handbook") {
+			t.Errorf("the site with %s: %d %q", name, resp.StatusCode, body)
+		}
+	}
 }
