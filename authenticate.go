@@ -159,7 +159,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if err == nil {
 			repl.Map(id.replace)
 			if !h.DisableCacheControl {
-				w = &privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+				w = &privateResponse{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 			}
 			return next.ServeHTTP(w, r)
 		}
@@ -349,7 +349,8 @@ func acceptsHTML(h http.Header) bool {
 // file_server or reverse_proxy behind jwt_auth only decides its headers
 // when it writes them.
 type privateResponse struct {
-	*caddyhttp.ResponseWriterWrapper
+	// Embedded by value: one allocation per request instead of two.
+	caddyhttp.ResponseWriterWrapper
 	wroteHeader bool
 }
 
