@@ -40,7 +40,8 @@ func init() {
 // top-level claim, and `{http.auth.jwt.backend}`.
 type Auth struct {
 	// The backends a token may be valid for, tried in this order. May be
-	// left empty when exactly one backend is defined.
+	// left empty when exactly one backend is defined. Default: the only
+	// backend.
 	Backends []string `json:"backends,omitempty"`
 
 	// Where a browser without a valid token is sent instead of getting a
@@ -197,18 +198,10 @@ func (h *Auth) unauthorized(w http.ResponseWriter, r *http.Request, repl *caddy.
 	if c := h.logger.Check(zapcore.DebugLevel, "request sent to login"); c != nil {
 		c.Write(zap.String("backend", h.backends[0].name), zap.String("reason", reason))
 	}
-	w.Header().Set("Location", h.redirectPrefix+url.QueryEscape(originalRequestURI(r)))
+	w.Header().Set("Location", h.redirectPrefix+url.QueryEscape(originalURL(r).RequestURI()))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusFound)
 	return nil
-}
-
-// originalRequestURI is the URI the client asked for, before any rewrite.
-func originalRequestURI(r *http.Request) string {
-	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
-		return orig.URL.RequestURI()
-	}
-	return r.URL.RequestURI()
 }
 
 // fail sets the RFC 6750 challenge and the error placeholder and returns the

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,7 +46,8 @@ const (
 // every success also sets it.
 type Login struct {
 	// The backend whose users may log in and whose key signs the tokens.
-	// May be left empty when exactly one backend is defined.
+	// May be left empty when exactly one backend is defined. Default: the
+	// only backend.
 	Backend string `json:"backend,omitempty"`
 
 	// Brute-force protection: failed logins allowed per client IP. Default:
@@ -77,7 +79,7 @@ type RateLimit struct {
 	// The sliding window failures are counted in. Default: 5m.
 	Window caddy.Duration `json:"window,omitempty"`
 
-	// Turns the limit off.
+	// Turns the limit off. Default: false.
 	Disabled bool `json:"disabled,omitempty"`
 }
 
@@ -159,22 +161,38 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	browser := wantsHTML(r)
 
 	ip := clientIP(r)
-	if h.limiter != nil {
-		if wait := h.limiter.retryAfter(ip, time.Now()); wait > 0 {
-			h.logFailure(ip, "", "rate limited")
-			secs := int64((wait + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-			if browser {
-				// Reading the form (bounded, no hash) keeps what was typed
-				// and where the person was going.
-				form, _, _ := readCredentials(r)
-				return h.servePage(w, r, http.StatusTooManyRequests, form,
-					"Too many failed attempts. Try again in "+waitText(secs)+".")
-			}
-			return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
-		}
+	if h.limiter == nil {
+		_, err := h.login(w, r, ip, browser)
+		return err
 	}
+	// The attempt counts as a failure from the start, so that concurrent
+	// attempts from one IP cannot check more passwords than the limit
+	// allows; it is taken back unless it really was a failed login.
+	now := time.Now()
+	if wait := h.limiter.attempt(ip, now); wait > 0 {
+		h.logFailure(ip, "", "rate limited")
+		secs := int64((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		if browser {
+			// Reading the form (bounded, no hash) keeps what was typed
+			// and where the person was going.
+			form, _, _ := readCredentials(r)
+			return h.servePage(w, r, http.StatusTooManyRequests, form,
+				"Too many failed attempts. Try again in "+waitText(secs)+".")
+		}
+		return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
+	}
+	failed, err := h.login(w, r, ip, browser)
+	if !failed {
+		h.limiter.undo(ip, now)
+	}
+	return err
+}
 
+// login reads the credentials, checks them and answers, with pages and
+// redirects for a browser and JSON otherwise; failed tells whether it was
+// a failed login, the kind the limiter counts.
+func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser bool) (failed bool, err error) {
 	form, status, detail := readCredentials(r)
 	if status != 0 {
 		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
@@ -185,41 +203,41 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 			if status == http.StatusBadRequest && (form.username == "" || form.password == "") {
 				message = "Enter your username and password."
 			}
-			return h.servePage(w, r, status, form, message)
+			return false, h.servePage(w, r, status, form, message)
 		}
-		return writeJSON(w, status, loginError{"invalid_request", detail})
+		return false, writeJSON(w, status, loginError{"invalid_request", detail})
 	}
 
 	release, err := h.app.acquireHashSlot(r.Context())
 	if err != nil {
-		h.logger.Warn("login refused: too many concurrent logins",
-			zap.String("backend", h.backend.name), zap.String("client_ip", ip))
+		// A client that went away while waiting is not worth a warning.
+		if errors.Is(err, errBusy) {
+			h.logger.Warn("login refused: too many concurrent logins",
+				zap.String("backend", h.backend.name), zap.String("client_ip", ip))
+		}
 		w.Header().Set("Retry-After", "1")
 		if browser {
-			return h.servePage(w, r, http.StatusServiceUnavailable, form, "The server is busy. Try again in a moment.")
+			return false, h.servePage(w, r, http.StatusServiceUnavailable, form, "The server is busy. Try again in a moment.")
 		}
-		return writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
+		return false, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
 	user, err := h.backend.Authenticate(form.username, form.password)
 	release()
 	if err != nil {
-		if h.limiter != nil {
-			h.limiter.fail(ip, time.Now())
-		}
 		logged := form.username
 		if errors.Is(err, errNoSuchUser) {
 			logged = ""
 		}
 		h.logFailure(ip, logged, err.Error())
 		if browser {
-			return h.servePage(w, r, http.StatusBadRequest, form, "Wrong username or password.")
+			return true, h.servePage(w, r, http.StatusBadRequest, form, "Wrong username or password.")
 		}
-		return writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
+		return true, writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
 	}
 
 	token, expiresIn, err := h.backend.Issue(user)
 	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
+		return false, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	h.logger.Info("login succeeded",
 		zap.String("backend", h.backend.name), zap.String("user", user.name), zap.String("client_ip", ip))
@@ -229,9 +247,9 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if browser {
 		w.Header().Set("Location", safeRedirect(form.redirect))
 		w.WriteHeader(http.StatusSeeOther)
-		return nil
+		return false, nil
 	}
-	return writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
+	return false, writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
 }
 
 // waitText says how long a person must wait, for the login page.
@@ -264,7 +282,7 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, fo
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "same-origin")
 	data := loginPageData{
-		Action:   originalPath(r),
+		Action:   originalURL(r).EscapedPath(),
 		Error:    message,
 		Username: form.username,
 		Backend:  h.backend.name,
@@ -282,13 +300,14 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, fo
 	return err
 }
 
-// originalPath is the request's path as the client sent it, before any
-// rewrite or handle_path, so a form posts back to where the page came from.
-func originalPath(r *http.Request) string {
+// originalURL is the URL the client asked for, before any handle_path or
+// uri rewrite: the login form has to post back to its path, and jwt_auth
+// sends a browser back to it after the login.
+func originalURL(r *http.Request) *url.URL {
 	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
-		return orig.URL.EscapedPath()
+		return orig.URL
 	}
-	return r.URL.EscapedPath()
+	return r.URL
 }
 
 // loginForm is what a login request sent.
@@ -370,6 +389,11 @@ func readCredentials(r *http.Request) (form loginForm, status int, detail string
 func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
+	}
+	// Outside Caddy's server: the remote address without its port, which
+	// would otherwise make every connection a client of its own.
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
 	}
 	return r.RemoteAddr
 }

@@ -24,7 +24,7 @@ func init() {
 // browser, it does not revoke it. Keep lifetimes short.
 type Logout struct {
 	// The backend whose cookie is cleared. May be left empty when exactly
-	// one backend is defined.
+	// one backend is defined. Default: the only backend.
 	Backend string `json:"backend,omitempty"`
 
 	// Where a browser goes after logging out: a local path. Default: /.
