@@ -818,3 +818,42 @@ func TestProtectAStaticSiteRecipe(t *testing.T) {
 		}
 	}
 }
+
+func TestBrowserDetection(t *testing.T) {
+	tests := []struct {
+		name       string
+		method     string
+		header     http.Header
+		navigation bool // jwt_auth may redirect it to the login page
+		html       bool // jwt_login and jwt_logout answer it with pages and redirects
+	}{
+		{"Chromium navigating", "GET", browserHeaders(), true, true},
+		{"a HEAD navigation", "HEAD", browserHeaders(), true, true},
+		{"a form POST navigation", "POST", browserHeaders(), false, true},
+		{"an old browser: text/html in Accept", "GET", http.Header{"Accept": {"text/html"}}, true, true},
+		{"media type case does not matter", "GET", http.Header{"Accept": {"Text/HTML; charset=utf-8"}}, true, true},
+		{"text/html in a second Accept line", "GET", http.Header{"Accept": {"application/json", "text/html;q=0.5"}}, true, true},
+		{"text/html refused with q=0", "GET", http.Header{"Accept": {"text/html;q=0"}}, false, false},
+		{"text/html refused with q=0.000", "GET", http.Header{"Accept": {"application/json, text/html; q=0.000"}}, false, false},
+		{"curl's */*", "GET", http.Header{"Accept": {"*/*"}}, false, false},
+		{"text/* is not text/html", "GET", http.Header{"Accept": {"text/*"}}, false, false},
+		{"application/xhtml+xml alone is not text/html", "GET", http.Header{"Accept": {"application/xhtml+xml"}}, false, false},
+		{"no Accept at all", "GET", nil, false, false},
+		{"fetch() asking for HTML is not a navigation", "GET", http.Header{"Accept": {"text/html"}, "Sec-Fetch-Mode": {"cors"}}, false, true},
+		{"an image request", "GET", http.Header{"Accept": {"image/avif,image/webp,*/*"}, "Sec-Fetch-Mode": {"no-cors"}}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "http://127.0.0.1/private/", nil)
+			for k, vs := range tt.header {
+				r.Header[k] = vs
+			}
+			if got := isNavigation(r); got != tt.navigation {
+				t.Errorf("isNavigation = %v, want %v", got, tt.navigation)
+			}
+			if got := wantsHTML(r); got != tt.html {
+				t.Errorf("wantsHTML = %v, want %v", got, tt.html)
+			}
+		})
+	}
+}
