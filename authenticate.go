@@ -3,7 +3,10 @@ package caddyjwt
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +24,16 @@ func init() {
 // Auth lets a request through only when it carries a valid token for one of
 // its backends, and fails it with 401 (or 400 for a malformed Authorization
 // header) otherwise. Failures are handler errors, so `handle_errors` can
-// render them; the reason is in `{http.auth.jwt.error}`.
+// render them; the reason is in `{http.auth.jwt.error}`. With `redirect`,
+// a browser navigating to a page is sent to the login page instead.
+//
+// The token is the first one present of: an `Authorization: Bearer`
+// header, then the cookie of each backend that has one.
+//
+// A response it lets through is authenticated content: unless it carries a
+// Cache-Control header of its own, it gets `Cache-Control: private,
+// no-cache`, so no shared cache keeps it and a browser asks again after a
+// logout.
 //
 // On success it sets `{http.auth.user.id}` (the backend's user claim, which
 // Caddy's access log shows as user_id), `{http.auth.user.<claim>}` for each
@@ -32,7 +44,24 @@ type Auth struct {
 	// backend.
 	Backends []string `json:"backends,omitempty"`
 
+	// Where a browser without a valid token is sent instead of getting a
+	// 401: the login page, a local path or an absolute URL. The request's
+	// original URI is added as the `redirect` query parameter, so the login
+	// page can send the browser back. A browser is a GET or HEAD request
+	// whose Sec-Fetch-Mode is navigate or, without that header, whose Accept
+	// lists text/html; API clients always get status codes. Default: none.
+	Redirect string `json:"redirect,omitempty"`
+
+	// Leaves the responses it lets through alone, instead of giving those
+	// without a Cache-Control header `Cache-Control: private, no-cache`.
+	// Default: false.
+	DisableCacheControl bool `json:"disable_cache_control,omitempty"`
+
 	backends []*Backend
+	// cookies are the names of the backends' cookies, in backend order.
+	cookies []string
+	// redirectPrefix is Redirect followed by "?redirect=" or "&redirect=".
+	redirectPrefix string
 	// challenge is the WWW-Authenticate value without error attributes.
 	challenge string
 	logger    *zap.Logger
@@ -64,9 +93,43 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("jwt_auth: %v", err)
 		}
 		h.backends = append(h.backends, b)
+		if b.Cookie != nil && !slices.Contains(h.cookies, b.Cookie.Name) {
+			h.cookies = append(h.cookies, b.Cookie.Name)
+		}
 	}
 	h.challenge = `Bearer realm="` + h.backends[0].name + `"`
+	if h.Redirect != "" {
+		prefix, err := loginRedirectPrefix(h.Redirect)
+		if err != nil {
+			return fmt.Errorf("jwt_auth: redirect: %v", err)
+		}
+		h.redirectPrefix = prefix
+	}
 	return nil
+}
+
+// loginRedirectPrefix checks a login URL and returns it ready for the
+// `redirect` parameter's value; a query string it has is kept.
+func loginRedirectPrefix(loginURL string) (string, error) {
+	u, err := url.Parse(loginURL)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL: %v", loginURL, err)
+	}
+	switch {
+	case u.Fragment != "" || strings.Contains(loginURL, "#"):
+		return "", fmt.Errorf("%q has a fragment; the redirect parameter has to come last", loginURL)
+	case u.Scheme == "" && u.Host == "" && !isLocalPath(loginURL):
+		return "", fmt.Errorf("%q must be a local path (/login) or an absolute http(s) URL", loginURL)
+	case u.Scheme != "" && ((u.Scheme != "http" && u.Scheme != "https") || u.Host == ""):
+		return "", fmt.Errorf("%q must be a local path (/login) or an absolute http(s) URL", loginURL)
+	}
+	if strings.Contains(loginURL, "?") {
+		if strings.HasSuffix(loginURL, "?") || strings.HasSuffix(loginURL, "&") {
+			return loginURL + "redirect=", nil
+		}
+		return loginURL + "&redirect=", nil
+	}
+	return loginURL + "?redirect=", nil
 }
 
 // Errors about the Authorization header itself; they answer 400.
@@ -83,14 +146,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	raw, err := bearerToken(r.Header)
+	raw, err := h.token(r)
 	if err != nil {
 		h.backends[0].metrics.authBadRequest.Inc()
 		return h.fail(w, repl, http.StatusBadRequest, "invalid_request", err.Error())
 	}
 	if raw == "" {
 		h.backends[0].metrics.authNoToken.Inc()
-		return h.fail(w, repl, http.StatusUnauthorized, "", "no token")
+		return h.unauthorized(w, r, repl, "", "no token")
 	}
 
 	var firstErr error
@@ -99,6 +162,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if err == nil {
 			b.metrics.authOK.Inc()
 			repl.Map(id.replace)
+			if !h.DisableCacheControl {
+				w = &privateResponse{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+			}
 			return next.ServeHTTP(w, r)
 		}
 		if firstErr == nil {
@@ -106,7 +172,40 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 	h.backends[0].metrics.countRejected(firstErr)
-	return h.fail(w, repl, http.StatusUnauthorized, "invalid_token", firstErr.Error())
+	return h.unauthorized(w, r, repl, "invalid_token", firstErr.Error())
+}
+
+// token finds the request's token. Sources are tried in the order SPEC §4
+// gives, and the first one present wins, valid or not: the Authorization
+// header, then the backends' cookies. An error means a malformed
+// Authorization header.
+func (h *Auth) token(r *http.Request) (string, error) {
+	raw, err := bearerToken(r.Header)
+	if err != nil || raw != "" {
+		return raw, err
+	}
+	for _, name := range h.cookies {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return c.Value, nil
+		}
+	}
+	return "", nil
+}
+
+// unauthorized answers a request without a valid token: a browser is sent
+// to the login page when there is one, anything else gets a 401.
+func (h *Auth) unauthorized(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, code, reason string) error {
+	if h.redirectPrefix == "" || !isNavigation(r) {
+		return h.fail(w, repl, http.StatusUnauthorized, code, reason)
+	}
+	repl.Set("http.auth.jwt.error", reason)
+	if c := h.logger.Check(zapcore.DebugLevel, "request sent to login"); c != nil {
+		c.Write(zap.String("backend", h.backends[0].name), zap.String("reason", reason))
+	}
+	w.Header().Set("Location", h.redirectPrefix+url.QueryEscape(originalURL(r).RequestURI()))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+	return nil
 }
 
 // fail sets the RFC 6750 challenge and the error placeholder and returns the
@@ -196,6 +295,101 @@ func isB64Token(s string) bool {
 	return true
 }
 
+// isNavigation tells whether a request is a browser loading a page, which
+// may be redirected to a login page: a GET or HEAD whose Sec-Fetch-Mode is
+// navigate or, from a browser too old to send that header, whose Accept
+// lists text/html. fetch() and XMLHttpRequest calls send another
+// Sec-Fetch-Mode, so they get status codes, as API clients do.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	return acceptsHTML(r.Header)
+}
+
+// wantsHTML tells whether a login or logout request comes from a browser
+// form or link, which gets pages and redirects rather than JSON and bare
+// status codes: its Accept lists text/html, or it is a navigation.
+func wantsHTML(r *http.Request) bool {
+	return acceptsHTML(r.Header) || r.Header.Get("Sec-Fetch-Mode") == "navigate"
+}
+
+// acceptsHTML tells whether the Accept header lists text/html (with a
+// non-zero quality). A wildcard does not count: curl sends */*.
+func acceptsHTML(h http.Header) bool {
+	for _, v := range h.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mediaType, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(mediaType), "text/html") {
+				continue
+			}
+			for param := range strings.SplitSeq(params, ";") {
+				k, v, _ := strings.Cut(param, "=")
+				if strings.EqualFold(strings.TrimSpace(k), "q") {
+					if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q == 0 {
+						return false
+					}
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// privateResponse marks an authenticated response private when its header
+// is written, unless the response says how to cache itself. It works like
+// the deferred `?Cache-Control` of Caddy's header handler, since a
+// file_server or reverse_proxy behind jwt_auth only decides its headers
+// when it writes them.
+type privateResponse struct {
+	// Embedded by value: one allocation per request instead of two.
+	caddyhttp.ResponseWriterWrapper
+	wroteHeader bool
+}
+
+func (w *privateResponse) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	// 1xx responses are not final, and 101 hands the connection over.
+	if status < 100 || status > 199 {
+		w.wroteHeader = true
+		if hdr := w.Header(); len(hdr["Cache-Control"]) == 0 {
+			hdr.Set("Cache-Control", "private, no-cache")
+		}
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (w *privateResponse) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(b)
+}
+
+// ReadFrom keeps io.Copy from writing through to the wrapped writer before
+// the header is marked.
+func (w *privateResponse) ReadFrom(r io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError lets http.ResponseController flush without bypassing the
+// wrapper (it would otherwise unwrap it and write the header unmarked).
+func (w *privateResponse) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriterWrapper.ResponseWriter).Flush()
+}
+
 // isPreflight tells a CORS preflight request.
 func isPreflight(r *http.Request) bool {
 	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
@@ -234,4 +428,6 @@ func formatFloat(f float64) string {
 var (
 	_ caddy.Provisioner           = (*Auth)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+	_ http.ResponseWriter         = (*privateResponse)(nil)
+	_ io.ReaderFrom               = (*privateResponse)(nil)
 )

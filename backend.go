@@ -74,6 +74,11 @@ type Backend struct {
 	// a backend without users can verify tokens but not issue them.
 	Users []User `json:"users,omitempty"`
 
+	// Also carry the token in a cookie, for browsers: jwt_login sets it,
+	// jwt_auth reads it when no Authorization header is sent, jwt_logout
+	// clears it. Default: no cookie (Bearer tokens only).
+	Cookie *CookieConfig `json:"cookie,omitempty"`
+
 	name     string
 	keys     *keySet
 	parser   *jwt.Parser
@@ -117,6 +122,12 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 
 	if err := b.provisionKeys(); err != nil {
 		return err
+	}
+
+	if b.Cookie != nil {
+		if err := b.Cookie.provision(name); err != nil {
+			return b.errorf("cookie", "%v", err)
+		}
 	}
 
 	if b.UsersFile != "" || len(b.Users) > 0 {

@@ -18,10 +18,15 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("jwt", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("jwt_login", parseLogin)
+	httpcaddyfile.RegisterHandlerDirective("jwt_logout", parseLogout)
 	httpcaddyfile.RegisterHandlerDirective("jwt_auth", parseAuth)
-	// Logging in must work on a path that jwt_auth protects, and both run
-	// before basic_auth, so no `order` line is needed.
+	// Logging in and out must work on a path that jwt_auth protects, and
+	// all three run before basic_auth, so no `order` line is needed. Each
+	// lands right before basic_auth (Caddy only orders plugins relative to
+	// standard directives), so registering them in this sequence gives
+	// jwt_login, jwt_logout, jwt_auth, basic_auth.
 	httpcaddyfile.RegisterDirectiveOrder("jwt_login", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("jwt_logout", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("jwt_auth", httpcaddyfile.Before, "basic_auth")
 }
 
@@ -38,6 +43,12 @@ func init() {
 //			user_claim <claim>
 //			users      <file>
 //			user       <name> <hash> [<claim>=<value>...]
+//			cookie     [<name>] {
+//				domain    <domain>
+//				path      <path>
+//				same_site lax|strict|none
+//				insecure
+//			}
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -205,6 +216,18 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 				}
 			}
 			b.Users = append(b.Users, u)
+		case "cookie":
+			if err := need(0, 1); err != nil {
+				return nil, err
+			}
+			if b.Cookie != nil {
+				return nil, errf(setting, "only one cookie per backend")
+			}
+			c, err := parseCookie(d, name, args)
+			if err != nil {
+				return nil, err
+			}
+			b.Cookie = c
 		default:
 			return nil, errf(setting, "unrecognized subdirective")
 		}
@@ -230,6 +253,58 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 		}
 	}
 	return b, nil
+}
+
+// parseCookie reads the optional block of a backend's cookie. The
+// dispenser is on the last token of the `cookie` line.
+func parseCookie(d *caddyfile.Dispenser, backend string, args []string) (*CookieConfig, error) {
+	errf := func(format string, args ...any) error {
+		return d.Errf("jwt backend %q: cookie: %s", backend, fmt.Sprintf(format, args...))
+	}
+	cookieAt := fmt.Sprintf("%s:%d", d.File(), d.Line())
+	c := new(CookieConfig)
+	if len(args) == 1 {
+		if err := checkCookieName(args[0]); err != nil {
+			return nil, errf("%v", err)
+		}
+		c.Name = args[0]
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		args := d.RemainingArgs()
+		want := 1
+		if setting == "insecure" {
+			want = 0
+		}
+		if len(args) != want {
+			return nil, errf("%s: wrong number of arguments (%d)", setting, len(args))
+		}
+		var err error
+		switch setting {
+		case "domain":
+			c.Domain, err = args[0], checkCookieDomain(args[0])
+		case "path":
+			c.Path, err = args[0], checkCookiePath(args[0])
+		case "same_site":
+			c.SameSite = strings.ToLower(args[0])
+			_, err = parseSameSite(args[0])
+		case "insecure":
+			c.Insecure = true
+		default:
+			err = fmt.Errorf("unrecognized subdirective %q", setting)
+		}
+		if err != nil {
+			return nil, errf("%v", err)
+		}
+	}
+	// What depends on several settings (SameSite=None needs Secure, the
+	// __Host- and __Secure- prefixes) is checked on a copy, so the JSON
+	// keeps only what was written, and reported at the `cookie` line.
+	check := *c
+	if err := check.provision(backend); err != nil {
+		return nil, fmt.Errorf("jwt backend %q: cookie: %v, at %s", backend, err, cookieAt)
+	}
+	return c, nil
 }
 
 // algorithmNames are the algorithms the `algorithm` setting knows (SPEC §2).
@@ -279,6 +354,7 @@ func backendNames(h httpcaddyfile.Helper, directive string, names []string) ([]s
 //
 //	jwt_login [<matcher>] [<backend>] {
 //		rate_limit <count> <window> | off
+//		page <file>
 //	}
 func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
@@ -317,6 +393,20 @@ func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			default:
 				return nil, h.Errf("jwt_login: rate_limit: expected <count> <window> or off")
 			}
+		case "page":
+			var file string
+			if !h.AllArgs(&file) {
+				return nil, h.Errf("jwt_login: page: expected one file name")
+			}
+			// Parse it now when the name is literal, so a broken template
+			// is reported with its Caddyfile line; provisioning parses it
+			// again either way.
+			if !strings.Contains(file, "{") {
+				if _, err := loadLoginPage(file); err != nil {
+					return nil, h.Errf("jwt_login: page: %v", err)
+				}
+			}
+			login.Page = file
 		default:
 			return nil, h.Errf("jwt_login: unrecognized subdirective %q", setting)
 		}
@@ -324,9 +414,44 @@ func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return login, nil
 }
 
+// parseLogout sets up jwt_logout. Syntax:
+//
+//	jwt_logout [<matcher>] [<backend>] {
+//		redirect <path>
+//	}
+func parseLogout(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	args := h.RemainingArgs()
+	if len(args) > 1 {
+		return nil, h.Errf("jwt_logout takes at most one backend, got %d", len(args))
+	}
+	names, _, err := backendNames(h, "jwt_logout", args)
+	if err != nil {
+		return nil, err
+	}
+	logout := &Logout{Backend: names[0]}
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "redirect":
+			if !h.AllArgs(&logout.Redirect) {
+				return nil, h.Errf("jwt_logout: redirect: expected one local path")
+			}
+			if safeRedirect(logout.Redirect) != logout.Redirect {
+				return nil, h.Errf("jwt_logout: redirect: %q must be a local path such as /login", logout.Redirect)
+			}
+		default:
+			return nil, h.Errf("jwt_logout: unrecognized subdirective %q", h.Val())
+		}
+	}
+	return logout, nil
+}
+
 // parseAuth sets up jwt_auth. Syntax:
 //
-//	jwt_auth [<matcher>] [<backend>...]
+//	jwt_auth [<matcher>] [<backend>...] {
+//		redirect <login-url>
+//		cache_control off
+//	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
 	names, _, err := backendNames(h, "jwt_auth", h.RemainingArgs())
@@ -335,7 +460,23 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	}
 	auth := &Auth{Backends: names}
 	for h.NextBlock(0) {
-		return nil, h.Errf("jwt_auth: unrecognized subdirective %q", h.Val())
+		switch h.Val() {
+		case "redirect":
+			if !h.AllArgs(&auth.Redirect) {
+				return nil, h.Errf("jwt_auth: redirect: expected one login URL")
+			}
+			if _, err := loginRedirectPrefix(auth.Redirect); err != nil {
+				return nil, h.Errf("jwt_auth: redirect: %v", err)
+			}
+		case "cache_control":
+			var v string
+			if !h.AllArgs(&v) || (v != "off" && v != "on") {
+				return nil, h.Errf("jwt_auth: cache_control: expected off (or on, the default)")
+			}
+			auth.DisableCacheControl = v == "off"
+		default:
+			return nil, h.Errf("jwt_auth: unrecognized subdirective %q", h.Val())
+		}
 	}
 	return auth, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"net"
@@ -39,7 +40,10 @@ const (
 //	{"token": T, "access_token": T, "token_type": "bearer", "expires_in": 3600}
 //
 // Failures answer 400 with {"error": ..., "detail": ...}, as fastapi-users
-// does. GET and HEAD serve a login page.
+// does. GET and HEAD serve a login page; a browser that posts its form is
+// sent on (303) to the form's `redirect` field after a success, and sees the
+// page again with a message after a failure. When the backend has a cookie,
+// every success also sets it.
 type Login struct {
 	// The backend whose users may log in and whose key signs the tokens.
 	// May be left empty when exactly one backend is defined. Default: the
@@ -50,8 +54,15 @@ type Login struct {
 	// 10 failures per 5 minutes.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
+	// Path of an html/template file that replaces the built-in login page.
+	// It gets the fields Action, Redirect, Error, Username and Backend (see
+	// the README). A template that does not parse is a configuration
+	// error. Default: the built-in page.
+	Page string `json:"page,omitempty"`
+
 	app     *App
 	backend *Backend
+	page    *template.Template
 	limiter *limiter
 	logger  *zap.Logger
 }
@@ -94,6 +105,13 @@ func (h *Login) Provision(ctx caddy.Context) error {
 	if err := h.backend.canLogin(); err != nil {
 		return fmt.Errorf("jwt_login: %v", err)
 	}
+	h.page = defaultLoginPage
+	if h.Page != "" {
+		file := caddy.NewReplacer().ReplaceKnown(h.Page, "")
+		if h.page, err = loadLoginPage(file); err != nil {
+			return fmt.Errorf("jwt_login: page: %v", err)
+		}
+	}
 	rl := RateLimit{}
 	if h.RateLimit != nil {
 		rl = *h.RateLimit
@@ -133,17 +151,19 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	w.Header().Set("Pragma", "no-cache")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return h.servePage(w, r, http.StatusOK, "")
+		return h.servePage(w, r, http.StatusOK, loginForm{redirect: r.URL.Query().Get("redirect")}, "")
 	case http.MethodPost:
 	default:
 		h.backend.metrics.loginInvalidRequest.Inc()
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		return writeJSON(w, http.StatusMethodNotAllowed, loginError{"invalid_request", "method not allowed; use POST"})
 	}
+	// A browser's form gets pages and redirects; everything else gets JSON.
+	browser := wantsHTML(r)
 
 	ip := clientIP(r)
 	if h.limiter == nil {
-		_, err := h.login(w, r, ip)
+		_, err := h.login(w, r, ip, browser)
 		return err
 	}
 	// The attempt counts as a failure from the start, so that concurrent
@@ -153,24 +173,40 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if wait := h.limiter.attempt(ip, now); wait > 0 {
 		h.logFailure(ip, "", "rate limited")
 		h.backend.metrics.loginRateLimited.Inc()
-		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		secs := int64((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		if browser {
+			// Reading the form (bounded, no hash) keeps what was typed
+			// and where the person was going.
+			form, _, _ := readCredentials(r)
+			return h.servePage(w, r, http.StatusTooManyRequests, form,
+				"Too many failed attempts. Try again in "+waitText(secs)+".")
+		}
 		return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
 	}
-	failed, err := h.login(w, r, ip)
+	failed, err := h.login(w, r, ip, browser)
 	if !failed {
 		h.limiter.undo(ip, now)
 	}
 	return err
 }
 
-// login reads the credentials, checks them and answers; failed tells
-// whether it was a failed login, the kind the limiter counts.
-func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed bool, err error) {
-	username, password, status, detail := readCredentials(r)
+// login reads the credentials, checks them and answers, with pages and
+// redirects for a browser and JSON otherwise; failed tells whether it was
+// a failed login, the kind the limiter counts.
+func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser bool) (failed bool, err error) {
+	form, status, detail := readCredentials(r)
 	if status != 0 {
 		h.backend.metrics.loginInvalidRequest.Inc()
 		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
 			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", detail))
+		}
+		if browser {
+			message := "The sign-in form could not be read. Please try again."
+			if status == http.StatusBadRequest && (form.username == "" || form.password == "") {
+				message = "Enter your username and password."
+			}
+			return false, h.servePage(w, r, status, form, message)
 		}
 		return false, writeJSON(w, status, loginError{"invalid_request", detail})
 	}
@@ -184,17 +220,23 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed
 		}
 		h.backend.metrics.loginBusy.Inc()
 		w.Header().Set("Retry-After", "1")
+		if browser {
+			return false, h.servePage(w, r, http.StatusServiceUnavailable, form, "The server is busy. Try again in a moment.")
+		}
 		return false, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
-	user, err := h.backend.Authenticate(username, password)
+	user, err := h.backend.Authenticate(form.username, form.password)
 	release()
 	if err != nil {
-		logged := username
+		logged := form.username
 		if errors.Is(err, errNoSuchUser) {
 			logged = ""
 		}
 		h.logFailure(ip, logged, err.Error())
 		h.backend.metrics.loginBadCredentials.Inc()
+		if browser {
+			return true, h.servePage(w, r, http.StatusBadRequest, form, "Wrong username or password.")
+		}
 		return true, writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
 	}
 
@@ -205,7 +247,23 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed
 	h.backend.metrics.loginSuccess.Inc()
 	h.logger.Info("login succeeded",
 		zap.String("backend", h.backend.name), zap.String("user", user.name), zap.String("client_ip", ip))
+	if c := h.backend.Cookie; c != nil {
+		http.SetCookie(w, c.issue(token, time.Duration(expiresIn)*time.Second))
+	}
+	if browser {
+		w.Header().Set("Location", safeRedirect(form.redirect))
+		w.WriteHeader(http.StatusSeeOther)
+		return false, nil
+	}
 	return false, writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
+}
+
+// waitText says how long a person must wait, for the login page.
+func waitText(secs int64) string {
+	if secs <= 90 {
+		return strconv.FormatInt(secs, 10) + " seconds"
+	}
+	return strconv.FormatInt((secs+59)/60, 10) + " minutes"
 }
 
 // logFailure writes the audit line of a failed login. Its message and
@@ -220,30 +278,37 @@ func (h *Login) logFailure(ip, user, reason string) {
 	h.logger.Warn("login failed", fields...)
 }
 
-// servePage writes the login page.
-func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, message string) error {
+// servePage writes the login page with the given status. form is what the
+// previous attempt sent, if any; message says why it failed.
+func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, form loginForm, message string) error {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Content-Security-Policy", loginPageCSP)
 	hdr.Set("X-Frame-Options", "DENY")
-	u := originalURL(r)
-	var buf bytes.Buffer
-	err := defaultLoginPage.Execute(&buf, loginPageData{
-		Action:   u.EscapedPath(),
-		Redirect: u.Query().Get("redirect"),
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "same-origin")
+	data := loginPageData{
+		Action:   originalURL(r).EscapedPath(),
 		Error:    message,
+		Username: form.username,
 		Backend:  h.backend.name,
-	})
-	if err != nil {
+	}
+	// The hidden field only ever carries a target that will be honored.
+	if isLocalPath(form.redirect) {
+		data.Redirect = form.redirect
+	}
+	var buf bytes.Buffer
+	if err := h.page.Execute(&buf, data); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	w.WriteHeader(status)
-	_, err = w.Write(buf.Bytes())
+	_, err := w.Write(buf.Bytes())
 	return err
 }
 
 // originalURL is the URL the client asked for, before any handle_path or
-// uri rewrite: the login form has to post back to its path.
+// uri rewrite: the login form has to post back to its path, and jwt_auth
+// sends a browser back to it after the login.
 func originalURL(r *http.Request) *url.URL {
 	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
 		return orig.URL
@@ -251,23 +316,31 @@ func originalURL(r *http.Request) *url.URL {
 	return r.URL
 }
 
+// loginForm is what a login request sent.
+type loginForm struct {
+	username, password string
+	// redirect is the form's `redirect` field: where a browser wants to go
+	// after logging in. It is checked by safeRedirect before any use.
+	redirect string
+}
+
 // readCredentials reads username and password from a form or JSON body. A
 // non-zero status says the request is refused, with detail saying why.
-func readCredentials(r *http.Request) (username, password string, status int, detail string) {
+func readCredentials(r *http.Request) (form loginForm, status int, detail string) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mediaType != "application/x-www-form-urlencoded" && mediaType != "application/json") {
-		return "", "", http.StatusUnsupportedMediaType,
+		return form, http.StatusUnsupportedMediaType,
 			"unsupported content type; send application/x-www-form-urlencoded or application/json"
 	}
 	if r.ContentLength > maxLoginBody {
-		return "", "", http.StatusRequestEntityTooLarge, "request body too large"
+		return form, http.StatusRequestEntityTooLarge, "request body too large"
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxLoginBody+1))
 	if err != nil {
-		return "", "", http.StatusBadRequest, "could not read the request body"
+		return form, http.StatusBadRequest, "could not read the request body"
 	}
 	if len(body) > maxLoginBody {
-		return "", "", http.StatusRequestEntityTooLarge, "request body too large"
+		return form, http.StatusRequestEntityTooLarge, "request body too large"
 	}
 
 	var grantType string
@@ -278,13 +351,13 @@ func readCredentials(r *http.Request) (username, password string, status int, de
 			GrantType *string `json:"grant_type"`
 		}
 		if err := json.Unmarshal(body, &in); err != nil {
-			return "", "", http.StatusBadRequest, "body is not a JSON object with string fields username and password"
+			return form, http.StatusBadRequest, "body is not a JSON object with string fields username and password"
 		}
 		if in.Username != nil {
-			username = *in.Username
+			form.username = *in.Username
 		}
 		if in.Password != nil {
-			password = *in.Password
+			form.password = *in.Password
 		}
 		if in.GrantType != nil {
 			grantType = *in.GrantType
@@ -293,12 +366,13 @@ func readCredentials(r *http.Request) (username, password string, status int, de
 			}
 		}
 	} else {
-		form, err := url.ParseQuery(string(body))
+		values, err := url.ParseQuery(string(body))
 		if err != nil {
-			return "", "", http.StatusBadRequest, "malformed form body"
+			return form, http.StatusBadRequest, "malformed form body"
 		}
-		username, password = form.Get("username"), form.Get("password")
-		if gt, ok := form["grant_type"]; ok {
+		form.username, form.password = values.Get("username"), values.Get("password")
+		form.redirect = values.Get("redirect")
+		if gt, ok := values["grant_type"]; ok {
 			grantType = gt[0]
 			if grantType == "" {
 				grantType = "\x00"
@@ -307,13 +381,13 @@ func readCredentials(r *http.Request) (username, password string, status int, de
 	}
 	switch {
 	case grantType != "" && grantType != "password":
-		return "", "", http.StatusBadRequest, "grant_type must be password"
-	case username == "":
-		return "", "", http.StatusBadRequest, "username is required"
-	case password == "":
-		return "", "", http.StatusBadRequest, "password is required"
+		return form, http.StatusBadRequest, "grant_type must be password"
+	case form.username == "":
+		return form, http.StatusBadRequest, "username is required"
+	case form.password == "":
+		return form, http.StatusBadRequest, "password is required"
 	}
-	return username, password, 0, ""
+	return form, 0, ""
 }
 
 // clientIP is Caddy's idea of the client address: the client_ip variable,

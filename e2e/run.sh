@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The real-browser end-to-end test of caddy-jwt (see browser.test.mjs):
+# installs what it needs when it is missing (Debian's Chromium, the pinned
+# npm packages), builds Caddy from cmd/caddy, and runs the test. CI calls it
+# from .ci/run after the Go tests; run it by hand with `bash e2e/run.sh`.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+
+if ! command -v go >/dev/null 2>&1; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+	echo "--- installing chromium"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q chromium
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	echo "--- installing node and npm"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q nodejs npm
+fi
+
+# npm ci installs exactly what package-lock.json pins (playwright-core has
+# no install script and downloads no browser: the test uses Debian's).
+echo "--- npm ci"
+npm ci --no-audit --no-fund
+
+echo "--- building caddy"
+bin="$(mktemp -d)/caddy"
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+(cd .. && go build -o "$bin" ./cmd/caddy)
+
+echo "--- browser test ($(/usr/bin/chromium --version 2>/dev/null || echo chromium))"
+CADDY_BIN="$bin" node --test

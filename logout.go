@@ -1,0 +1,95 @@
+package caddyjwt
+
+import (
+	"fmt"
+	"net/http"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Logout{})
+}
+
+// Logout clears its backend's token cookie, on POST and, for plain links,
+// on GET. API clients get 204; browsers (Accept lists text/html) are sent
+// on (303) to Redirect. A backend without a cookie has nothing to clear;
+// its logout answers 204.
+//
+// A JWT stays valid until it expires: logging out forgets the token in the
+// browser, it does not revoke it. Keep lifetimes short.
+type Logout struct {
+	// The backend whose cookie is cleared. May be left empty when exactly
+	// one backend is defined. Default: the only backend.
+	Backend string `json:"backend,omitempty"`
+
+	// Where a browser goes after logging out: a local path. Default: /.
+	Redirect string `json:"redirect,omitempty"`
+
+	backend *Backend
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Logout) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.jwt_logout",
+		New: func() caddy.Module { return new(Logout) },
+	}
+}
+
+// Provision looks the backend up and checks the redirect target.
+func (h *Logout) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	app, err := loadApp(ctx)
+	if err != nil {
+		return err
+	}
+	if h.backend, err = app.backend(h.Backend); err != nil {
+		return fmt.Errorf("jwt_logout: %v", err)
+	}
+	if h.Redirect == "" {
+		h.Redirect = "/"
+	}
+	if safeRedirect(h.Redirect) != h.Redirect {
+		return fmt.Errorf("jwt_logout: redirect: %q must be a local path such as /login", h.Redirect)
+	}
+	return nil
+}
+
+func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	switch r.Method {
+	case http.MethodPost, http.MethodGet:
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		return writeJSON(w, http.StatusMethodNotAllowed, loginError{"invalid_request", "method not allowed; use POST"})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	c := h.backend.Cookie
+	if c == nil {
+		// Bearer tokens live in the client; there is nothing to clear.
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	http.SetCookie(w, c.clear())
+	if ce := h.logger.Check(zapcore.DebugLevel, "logout"); ce != nil {
+		ce.Write(zap.String("backend", h.backend.name), zap.String("client_ip", clientIP(r)))
+	}
+	if wantsHTML(r) {
+		w.Header().Set("Location", h.Redirect)
+		w.WriteHeader(http.StatusSeeOther)
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Logout)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Logout)(nil)
+)
