@@ -31,7 +31,21 @@ type Auth struct {
 	// left empty when exactly one backend is defined.
 	Backends []string `json:"backends,omitempty"`
 
+	// A request header that may carry the token, tried after the
+	// Authorization header: the whole value is the token. Caddy's access
+	// log does not redact this header the way it redacts Authorization.
+	FromHeader string `json:"from_header,omitempty"`
+
+	// A query parameter that may carry the token, tried last. Off by
+	// default: URLs end up in logs, browser history and Referer headers.
+	FromQuery string `json:"from_query,omitempty"`
+
+	// Authorization rules on the claims of a valid token; all must hold,
+	// else the request gets 403 with `error="insufficient_scope"`.
+	Require []Rule `json:"require,omitempty"`
+
 	backends []*Backend
+	rules    []rule
 	// challenge is the WWW-Authenticate value without error attributes.
 	challenge string
 	logger    *zap.Logger
@@ -65,6 +79,17 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		h.backends = append(h.backends, b)
 	}
 	h.challenge = `Bearer realm="` + h.backends[0].name + `"`
+	h.rules = h.rules[:0]
+	for _, r := range h.Require {
+		prepared, err := newRule(r)
+		if err != nil {
+			return fmt.Errorf("jwt_auth: %v", err)
+		}
+		h.rules = append(h.rules, prepared)
+	}
+	if h.FromHeader != "" && strings.EqualFold(h.FromHeader, "Authorization") {
+		return fmt.Errorf("jwt_auth: from_header: Authorization is always read; name another header")
+	}
 	return nil
 }
 
@@ -82,7 +107,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	raw, err := bearerToken(r.Header)
+	raw, err := h.token(r)
 	if err != nil {
 		return h.fail(w, repl, http.StatusBadRequest, "invalid_request", err.Error())
 	}
@@ -94,7 +119,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	for _, b := range h.backends {
 		id, err := b.Verify(raw)
 		if err == nil {
+			// The placeholders are set on a 403 too: the bearer is known,
+			// and the access log should say who was refused.
 			repl.Map(id.replace)
+			if reason := h.authorize(id); reason != "" {
+				return h.fail(w, repl, http.StatusForbidden, "insufficient_scope", reason)
+			}
 			return next.ServeHTTP(w, r)
 		}
 		if firstErr == nil {
@@ -118,6 +148,44 @@ func (h *Auth) fail(w http.ResponseWriter, repl *caddy.Replacer, status int, cod
 		c.Write(zap.String("backend", h.backends[0].name), zap.Int("status", status), zap.String("reason", reason))
 	}
 	return caddyhttp.Error(status, errors.New(reason))
+}
+
+// authorize checks the require rules; it returns why they fail, or "".
+func (h *Auth) authorize(id *identity) string {
+	for i := range h.rules {
+		if !h.rules[i].holds(id.claims) {
+			return h.rules[i].reason
+		}
+	}
+	return ""
+}
+
+// token finds the request's token in the sources SPEC §4 lists, in order,
+// the first present winning: the Authorization header, the backend's
+// cookie, from_header, from_query. It returns "" when there is none, and
+// an error only for a malformed or repeated Authorization header.
+func (h *Auth) token(r *http.Request) (string, error) {
+	// Authorization: Bearer <token>
+	if raw, err := bearerToken(r.Header); raw != "" || err != nil {
+		return raw, err
+	}
+
+	// The backend's cookie: see the cookie transport (browsers issue).
+
+	// from_header: the whole header value is the token.
+	if h.FromHeader != "" {
+		if raw := strings.TrimSpace(r.Header.Get(h.FromHeader)); raw != "" {
+			return raw, nil
+		}
+	}
+
+	// from_query: off unless configured, since URLs leak into logs.
+	if h.FromQuery != "" {
+		if raw := r.URL.Query().Get(h.FromQuery); raw != "" {
+			return raw, nil
+		}
+	}
+	return "", nil
 }
 
 // bearerToken reads the token of an `Authorization: Bearer` header (the
