@@ -140,7 +140,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 func (h *Auth) fail(w http.ResponseWriter, repl *caddy.Replacer, status int, code, reason string) error {
 	challenge := h.challenge
 	if code != "" {
-		challenge += `, error="` + code + `", error_description="` + reason + `"`
+		challenge += `, error="` + code + `", error_description="` + quotable(reason) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	repl.Set("http.auth.jwt.error", reason)
@@ -186,6 +186,28 @@ func (h *Auth) token(r *http.Request) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// quotable makes s fit RFC 6750's error_description (printable ASCII except
+// `"` and `\`) by replacing anything else with '?'. Reasons are fixed texts,
+// but some name a configured claim, which may hold anything.
+func quotable(s string) string {
+	for i := 0; i < len(s); i++ {
+		if !descriptionChar(s[i]) {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if !descriptionChar(b[j]) {
+					b[j] = '?'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+func descriptionChar(c byte) bool {
+	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'
 }
 
 // bearerToken reads the token of an `Authorization: Bearer` header (the

@@ -102,6 +102,9 @@ type Backend struct {
 	users    *userStore
 	lifetime time.Duration
 	logger   *zap.Logger
+
+	// Reasons about the user claim, built once since they name it.
+	userClaimMissing, userClaimWrongType tokenError
 }
 
 // provision resolves placeholders, loads users and keys, and prepares the
@@ -127,6 +130,8 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	if b.UserClaim == "" {
 		b.UserClaim = defaultUserClaim
 	}
+	b.userClaimMissing = tokenError("missing user claim " + b.UserClaim)
+	b.userClaimWrongType = tokenError("user claim " + b.UserClaim + " is not a string or number")
 
 	if err := b.provisionKeys(); err != nil {
 		return err
@@ -399,7 +404,7 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 	claims := jwt.MapClaims{}
 	tok, err := b.parser.ParseWithClaims(raw, claims, b.keys.keyfunc)
 	if err != nil {
-		return nil, b.reason(tok, err)
+		return nil, b.reason(tok, claims, err)
 	}
 	var id string
 	switch v := claims[b.UserClaim].(type) {
@@ -407,15 +412,18 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 		id = v
 	case json.Number:
 		id = v.String()
+	case nil:
+	default:
+		return nil, b.userClaimWrongType
 	}
 	if id == "" {
-		return nil, tokenError("missing user claim " + b.UserClaim)
+		return nil, b.userClaimMissing
 	}
 	return &identity{backend: b.name, userID: id, claims: claims}, nil
 }
 
 // reason turns golang-jwt's error into a short, stable description.
-func (b *Backend) reason(tok *jwt.Token, err error) tokenError {
+func (b *Backend) reason(tok *jwt.Token, claims jwt.MapClaims, err error) tokenError {
 	switch {
 	case errors.Is(err, errCrit):
 		return tokenError(errCrit.Error())
@@ -431,7 +439,14 @@ func (b *Backend) reason(tok *jwt.Token, err error) tokenError {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return "signature invalid"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "token has no exp"
+		// exp is always required, iss and aud when configured.
+		if _, ok := claims["exp"]; !ok {
+			return "token has no exp"
+		}
+		if iss, _ := claims.GetIssuer(); b.Issuer != "" && iss == "" {
+			return "token has no iss"
+		}
+		return "token has no aud"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "token expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):

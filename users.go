@@ -3,11 +3,13 @@ package caddyjwt
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,21 +21,26 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 )
 
-// User is an account that may log in through jwt_login.
+// User is an account that may log in through jwt_login. The same object is
+// one entry of a JSON users file.
 type User struct {
-	// The login name; it becomes the token's `sub`.
+	// The login name; it becomes the token's `sub`. Required; unique
+	// within a backend.
 	Username string `json:"username"`
 
 	// The password hash: bcrypt (`$2a$`, `$2b$`, `$2y$`, as made by
-	// `caddy hash-password` or `htpasswd -B`) or argon2id (`$argon2id$`).
+	// `caddy hash-password` or `htpasswd -B`) or argon2id (`$argon2id$`,
+	// as made by `caddy hash-password --algorithm argon2id`). Other schemes
+	// (MD5 `$apr1$`, SHA1 `{SHA}`, crypt, plain text) are refused. Required.
 	Password string `json:"password"`
 
 	// Extra claims written into every token issued to this user. They may
 	// not override a registered claim (sub, exp, iat, nbf, iss, aud, jti).
+	// Default: none.
 	Claims map[string]any `json:"claims,omitempty"`
 
 	// A disabled user cannot log in; the answer is the same as for a wrong
-	// password.
+	// password. Default: false.
 	Disabled bool `json:"disabled,omitempty"`
 }
 
@@ -50,8 +57,22 @@ func checkUserClaims(claims map[string]any) error {
 	return nil
 }
 
+// Bounds on the parameters of an argon2id hash. argon2 panics on zero
+// iterations or threads, an empty key makes every password match, and a
+// huge memory or iteration count turns each login into an out-of-memory
+// crash or a stalled core, so such hashes are refused when the users are
+// loaded rather than discovered at the first login. The maxima are far
+// above what `caddy hash-password` (m=47104, t=1, p=1) or RFC 9106 use.
+const (
+	argon2MaxMemoryKiB = 1 << 20 // 1 GiB
+	argon2MaxTime      = 64
+	argon2MinKeyBytes  = 16
+	argon2MinSaltBytes = 8
+)
+
 // comparerFor picks Caddy's comparer for a password hash, refusing the
-// schemes that are no longer safe to store passwords with.
+// schemes that are no longer safe to store passwords with and hashes whose
+// check could not succeed or would crash.
 func comparerFor(hash string) (caddyauth.Comparer, error) {
 	const howTo = "make a bcrypt hash with `caddy hash-password` or `htpasswd -nbB <user> <password>`"
 	switch {
@@ -61,8 +82,12 @@ func comparerFor(hash string) (caddyauth.Comparer, error) {
 		}
 		return caddyauth.BcryptHash{}, nil
 	case strings.HasPrefix(hash, "$argon2id$"):
-		if _, _, err := caddyauth.DecodeHash([]byte(hash)); err != nil {
+		_, key, err := caddyauth.DecodeHash([]byte(hash))
+		if err != nil {
 			return nil, fmt.Errorf("malformed argon2id hash: %v; %s", err, howTo)
+		}
+		if err := checkArgon2id(hash, key); err != nil {
+			return nil, fmt.Errorf("unusable argon2id hash: %v; %s", err, howTo)
 		}
 		return caddyauth.Argon2idHash{}, nil
 	case hash == "":
@@ -70,6 +95,32 @@ func comparerFor(hash string) (caddyauth.Comparer, error) {
 	default:
 		return nil, fmt.Errorf("unsupported password hash (only bcrypt and argon2id are accepted); %s", howTo)
 	}
+}
+
+// checkArgon2id bounds the parameters of an argon2id hash that
+// caddyauth.DecodeHash has accepted. Argon2idHash keeps them unexported, so
+// they are read again, the way DecodeHash reads them, from the PHC string
+// $argon2id$v=19$m=<KiB>,t=<iterations>,p=<threads>$<salt>$<key>.
+func checkArgon2id(hash string, key []byte) error {
+	parts := strings.Split(hash, "$")
+	params := strings.Split(parts[3], ",")
+	m, _ := strconv.ParseUint(strings.TrimPrefix(params[0], "m="), 10, 32)
+	t, _ := strconv.ParseUint(strings.TrimPrefix(params[1], "t="), 10, 32)
+	p, _ := strconv.ParseUint(strings.TrimPrefix(params[2], "p="), 10, 8)
+	salt, _ := base64.RawStdEncoding.DecodeString(parts[4])
+	switch {
+	case t < 1 || t > argon2MaxTime:
+		return fmt.Errorf("iterations t=%d out of range 1..%d", t, argon2MaxTime)
+	case p < 1:
+		return fmt.Errorf("parallelism p=%d out of range 1..255", p)
+	case m > argon2MaxMemoryKiB:
+		return fmt.Errorf("memory m=%d KiB over the limit of %d KiB", m, argon2MaxMemoryKiB)
+	case len(key) < argon2MinKeyBytes:
+		return fmt.Errorf("key is %d bytes; at least %d are needed", len(key), argon2MinKeyBytes)
+	case len(salt) < argon2MinSaltBytes:
+		return fmt.Errorf("salt is %d bytes; at least %d are needed", len(salt), argon2MinSaltBytes)
+	}
+	return nil
 }
 
 // account is a user ready for password checks.
@@ -104,24 +155,38 @@ type userTable struct {
 	dummy *account
 }
 
-func newUserTable(lists ...[]User) (*userTable, error) {
-	t := &userTable{accounts: make(map[string]*account)}
-	for _, list := range lists {
-		for _, u := range list {
-			a, err := newAccount(u)
-			if err != nil {
-				return nil, err
-			}
-			if _, dup := t.accounts[a.name]; dup {
-				return nil, fmt.Errorf("user %q is defined twice", a.name)
-			}
-			t.accounts[a.name] = a
-			if t.dummy == nil {
-				t.dummy = a
-			}
+// newUserTable builds a table from the inline users and those read from
+// the users file, which parseUsers has already checked.
+func newUserTable(inline []User, file string, fromFile []User) (*userTable, error) {
+	t := &userTable{accounts: make(map[string]*account, len(inline)+len(fromFile))}
+	for _, u := range inline {
+		a, err := newAccount(u)
+		if err != nil {
+			return nil, err
 		}
+		if _, dup := t.accounts[a.name]; dup {
+			return nil, fmt.Errorf("user %q is defined twice", a.name)
+		}
+		t.add(a)
+	}
+	for _, u := range fromFile {
+		a, err := newAccount(u)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", file, err)
+		}
+		if _, dup := t.accounts[a.name]; dup {
+			return nil, fmt.Errorf("%s: user %q is also defined inline", file, a.name)
+		}
+		t.add(a)
 	}
 	return t, nil
+}
+
+func (t *userTable) add(a *account) {
+	t.accounts[a.name] = a
+	if t.dummy == nil {
+		t.dummy = a
+	}
 }
 
 // userStore holds a backend's users: the inline ones and those of the users
@@ -133,6 +198,9 @@ type userStore struct {
 
 	table atomic.Pointer[userTable]
 
+	// now is the clock of the reload check (tests move it).
+	now func() time.Time
+
 	mu        sync.Mutex // serializes reloads
 	lastCheck time.Time
 	modTime   time.Time
@@ -143,7 +211,7 @@ type userStore struct {
 const usersCheckInterval = time.Second
 
 func newUserStore(file string, inline []User, logger *zap.Logger) (*userStore, error) {
-	s := &userStore{file: file, inline: inline, logger: logger}
+	s := &userStore{file: file, inline: inline, logger: logger, now: time.Now}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -168,11 +236,8 @@ func (s *userStore) load() error {
 		}
 		s.modTime, s.size = info.ModTime(), info.Size()
 	}
-	t, err := newUserTable(s.inline, fromFile)
+	t, err := newUserTable(s.inline, s.file, fromFile)
 	if err != nil {
-		if s.file != "" {
-			return fmt.Errorf("%s: %v", s.file, err)
-		}
 		return err
 	}
 	s.table.Store(t)
@@ -187,7 +252,7 @@ func (s *userStore) current() *userTable {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	if now.Sub(s.lastCheck) < usersCheckInterval {
 		return s.table.Load()
 	}
@@ -214,7 +279,10 @@ func (s *userStore) current() *userTable {
 // parseUsers reads a users file: JSON when its first non-blank byte is `[`,
 // else htpasswd style. Errors name the file and line.
 func parseUsers(name string, data []byte) ([]User, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	// Editors on Windows like to start a file with a byte order mark;
+	// neither format has a use for it.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		return parseUsersJSON(name, data)
 	}
@@ -223,6 +291,7 @@ func parseUsers(name string, data []byte) ([]User, error) {
 
 func parseHtpasswd(name string, data []byte) ([]User, error) {
 	var users []User
+	seen := usernames{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -237,6 +306,9 @@ func parseHtpasswd(name string, data []byte) ([]User, error) {
 		}
 		if _, err := comparerFor(hash); err != nil {
 			return nil, fmt.Errorf("%s:%d: user %q: %v", name, line, user, err)
+		}
+		if err := seen.add(user, line); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 		}
 		users = append(users, User{Username: user, Password: hash})
 	}
@@ -254,6 +326,7 @@ func parseUsersJSON(name string, data []byte) ([]User, error) {
 		return nil, fmt.Errorf("%s:%d: %v", name, lineAt(dec.InputOffset()), err)
 	}
 	var users []User
+	seen := usernames{}
 	for dec.More() {
 		start := dec.InputOffset()
 		var u User
@@ -274,6 +347,9 @@ func parseUsersJSON(name string, data []byte) ([]User, error) {
 		if err := checkUserClaims(u.Claims); err != nil {
 			return nil, fmt.Errorf("%s:%d: user %q: %v", name, line, u.Username, err)
 		}
+		if err := seen.add(u.Username, line); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
 		users = append(users, u)
 	}
 	if _, err := dec.Token(); err != nil { // the closing ]
@@ -283,6 +359,17 @@ func parseUsersJSON(name string, data []byte) ([]User, error) {
 		return nil, fmt.Errorf("%s:%d: unexpected data after the list of users", name, lineAt(dec.InputOffset()))
 	}
 	return users, nil
+}
+
+// usernames remembers on which line of a users file each name was defined.
+type usernames map[string]int
+
+func (seen usernames) add(name string, line int) error {
+	if first, dup := seen[name]; dup {
+		return fmt.Errorf("user %q is defined twice (first on line %d)", name, first)
+	}
+	seen[name] = line
+	return nil
 }
 
 // leadingNewlines counts the line breaks between a decoder offset (which
