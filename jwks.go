@@ -77,20 +77,20 @@ func checkJWKSURL(raw string) error {
 	if err != nil {
 		return err
 	}
-	if u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", raw)
-	}
-	switch u.Scheme {
-	case "https":
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("%q: scheme must be https", raw)
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", raw)
+	case u.Scheme == "https":
 		return nil
-	case "http":
+	default:
 		host := u.Hostname()
 		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
 			return nil
 		}
 		return fmt.Errorf("%q: plain http is allowed only to a loopback address; use https", raw)
 	}
-	return fmt.Errorf("%q: scheme must be https", raw)
 }
 
 // remoteKeySet is the cached copy of a remote JWK Set. Requests read the
