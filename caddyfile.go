@@ -268,7 +268,7 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 				at = append(at, k+" at "+where)
 			}
 		}
-		return nil, backendAt(fmt.Errorf("jwt backend %q: key material: use one of secret, sign_key or jwks, not %s", name, strings.Join(at, " and ")))
+		return nil, fmt.Errorf("jwt backend %q: key material: use one of secret, sign_key or jwks, not %s", name, strings.Join(at, " and "))
 	case len(kinds) == 0 && verifyKeyAt == "":
 		return nil, backendAt(fmt.Errorf("jwt backend %q: secret: no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key", name))
 	case len(b.Secrets) > 0 && verifyKeyAt != "":

@@ -119,7 +119,7 @@ func checkAlgorithm(alg string, pub crypto.PublicKey) error {
 	if slices.Contains(algs, alg) {
 		return nil
 	}
-	return fmt.Errorf("algorithm %s does not fit %s (it takes %s)", alg, describeKey(pub), strings.Join(algs, ", "))
+	return fmt.Errorf("%s does not fit %s (it takes %s)", alg, describeKey(pub), strings.Join(algs, ", "))
 }
 
 // checkPublicKey refuses key types and sizes this plugin does not accept.
