@@ -387,10 +387,12 @@ func TestJWKSKeyUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := newJWKSServer(t, string(set))
+	static := keyFile(t, "static.pub.pem", pemPublic(t, k.edOther.Public()))
 	base := startCaddy(t, `
 	jwt {
 		backend auto {
 			jwks `+srv.URL+`
+			verify_key `+static+`
 		}
 		backend multi {
 			jwks `+srv.URL+`
@@ -420,6 +422,9 @@ func TestJWKSKeyUse(t *testing.T) {
 		{"a kid shared by two keys: the RS256 one for RS256", signToken(t, "RS256", k.attackerRSA, map[string]any{"kid": "dup"}, claims), 200, 200},
 		{"a key whose key_ops exclude verify", signToken(t, "ES256", k.p256Other, map[string]any{"kid": "ops"}, claims), 401, 401},
 		{"HS256 with a published symmetric key", signToken(t, "HS256", []byte(testSecret), map[string]any{"kid": "oct"}, claims), 401, 401},
+		{"a verify_key next to the JWK Set, by its thumbprint", signToken(t, "EdDSA", k.edOther, map[string]any{"kid": joseThumbprint(t, k.edOther.Public())}, claims), 200, 401},
+		{"a verify_key next to the JWK Set, without kid", signToken(t, "EdDSA", k.edOther, nil, claims), 200, 401},
+		{"the verify_key's kid with another algorithm", signToken(t, "ES256", k.p256, map[string]any{"kid": joseThumbprint(t, k.edOther.Public())}, claims), 401, 401},
 		{"HS256 keyed with the RSA key's PEM", signToken(t, "HS256", []byte(pemPublic(t, k.rsa.Public())), map[string]any{"kid": "rs"}, claims), 401, 401},
 	}
 	for _, tt := range tests {

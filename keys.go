@@ -301,7 +301,6 @@ type keySet struct {
 	signKey any
 	signKID string
 
-	keys  []verificationKey
 	byKID map[string]verificationKey
 	// anyKey holds, per algorithm, every static key that a token without
 	// kid is tried against.
@@ -387,7 +386,6 @@ func (ks *keySet) add(k verificationKey) error {
 		}
 		ks.byKID[k.kid] = k
 	}
-	ks.keys = append(ks.keys, k)
 	for _, alg := range k.algs {
 		set := ks.anyKey[alg]
 		set.Keys = append(set.Keys, k.key)
