@@ -34,14 +34,17 @@ type Auth struct {
 	// A request header that may carry the token, tried after the
 	// Authorization header: the whole value is the token. Caddy's access
 	// log does not redact this header the way it redacts Authorization.
+	// Default: none.
 	FromHeader string `json:"from_header,omitempty"`
 
 	// A query parameter that may carry the token, tried last. Off by
 	// default: URLs end up in logs, browser history and Referer headers.
+	// Default: none.
 	FromQuery string `json:"from_query,omitempty"`
 
 	// Authorization rules on the claims of a valid token; all must hold,
 	// else the request gets 403 with `error="insufficient_scope"`.
+	// Default: none, any valid token is enough.
 	Require []Rule `json:"require,omitempty"`
 
 	backends []*Backend

@@ -41,17 +41,20 @@ type Backend struct {
 
 	// A PEM private key that signs new tokens: RSA (2048 bits or more),
 	// ECDSA (P-256, P-384, P-521) or Ed25519. Its public half verifies.
-	// Tokens it signs carry its key ID as `kid`.
+	// Tokens it signs carry its key ID as `kid`. Default: none; a backend
+	// has one of secrets, sign_key or jwks.
 	SignKey *KeyFile `json:"sign_key,omitempty"`
 
 	// PEM public keys (or private keys, of which only the public half is
 	// used) that verify tokens but sign none: the previous key while a
 	// sign_key is rotated, or the keys of another issuer. A token's `kid`
 	// picks exactly one key; a token without `kid` is tried against each.
+	// Default: none.
 	VerifyKeys []KeyFile `json:"verify_keys,omitempty"`
 
 	// A remote JWK Set to verify tokens with, such as an OpenID Connect
-	// provider's `jwks_uri`. A backend with jwks is verify-only.
+	// provider's `jwks_uri`. A backend with jwks is verify-only. Default:
+	// none.
 	JWKS *JWKS `json:"jwks,omitempty"`
 
 	// The signing algorithm. Only this exact algorithm is accepted on
@@ -65,7 +68,8 @@ type Backend struct {
 
 	// Several accepted algorithms, for a jwks backend only (its keys may
 	// use different ones). Each key is still used only with its own `alg`
-	// or, when it has none, with those of these that fit it.
+	// or, when it has none, with those of these that fit it. Default:
+	// none; see algorithm.
 	Algorithms []string `json:"algorithms,omitempty"`
 
 	// How long an issued token is valid. Default: 1h.
@@ -197,7 +201,7 @@ func (b *Backend) provisionKeys() error {
 	}
 	for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
 		if alg != "" && !isAlgorithm(alg) {
-			return b.errorf("algorithm", "unknown algorithm %q; use one of HS256 HS384 HS512 %s", alg, strings.Join(asymmetricAlgorithms, " "))
+			return b.errorf("algorithm", "unknown algorithm %q; use one of %s", alg, strings.Join(algorithmNames, " "))
 		}
 	}
 

@@ -60,10 +60,13 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "backend":
 			var name string
 			if !d.Args(&name) {
-				return nil, d.ArgErr()
+				return nil, d.Err("jwt: backend: missing name (backend <name> { ... })")
 			}
 			if d.NextArg() {
-				return nil, d.ArgErr()
+				return nil, d.Errf("jwt backend %q: unexpected argument %q after the name", name, d.Val())
+			}
+			if err := checkBackendName(name); err != nil {
+				return nil, d.Errf("jwt: backend: %v", err)
 			}
 			if _, dup := app.Backends[name]; dup {
 				return nil, d.Errf("jwt backend %q is defined twice", name)
@@ -84,8 +87,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 // backend's name.
 func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 	b := new(Backend)
-	backendAt := d.WrapErr // reports at the `backend` line
 	here := func() string { return fmt.Sprintf("%s:%d", d.File(), d.Line()) }
+	// Errors about the block as a whole point at its `backend` line.
+	backendAt := here()
 	errf := func(setting, format string, args ...any) error {
 		return d.Errf("jwt backend %q: %s: %s", name, setting, fmt.Sprintf(format, args...))
 	}
@@ -112,6 +116,11 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 			s := Secret{Value: args[0]}
 			if len(args) == 2 {
 				s.KeyID = args[1]
+				for _, other := range b.Secrets {
+					if other.KeyID == s.KeyID {
+						return nil, errf(setting, "key ID %q is used twice", s.KeyID)
+					}
+				}
 			}
 			b.Secrets = append(b.Secrets, s)
 			if secretAt == "" {
@@ -164,7 +173,7 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 			}
 			for _, alg := range args {
 				if !isAlgorithm(alg) {
-					return nil, errf(setting, "unknown algorithm %q; use one of HS256 HS384 HS512 %s", alg, strings.Join(asymmetricAlgorithms, " "))
+					return nil, errf(setting, "unknown algorithm %q; use one of %s", alg, strings.Join(algorithmNames, " "))
 				}
 			}
 			if len(args) == 1 {
@@ -270,28 +279,26 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 		}
 		return nil, fmt.Errorf("jwt backend %q: key material: use one of secret, sign_key or jwks, not %s", name, strings.Join(at, " and "))
 	case len(kinds) == 0 && verifyKeyAt == "":
-		return nil, backendAt(fmt.Errorf("jwt backend %q: secret: no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key", name))
+		return nil, fmt.Errorf("jwt backend %q: secret: no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key, at %s", name, backendAt)
 	case len(b.Secrets) > 0 && verifyKeyAt != "":
 		return nil, fmt.Errorf("jwt backend %q: verify_key: public keys cannot verify HMAC tokens; rotate secrets by repeating secret, at %s", name, verifyKeyAt)
 	case b.Algorithms != nil && jwksAt == "":
 		return nil, fmt.Errorf("jwt backend %q: algorithm: several algorithms are allowed only with jwks, at %s", name, algorithmAt)
 	}
-	for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
-		_, hmac := hmacMinKeyBytes[alg]
-		switch {
-		case alg == "":
-		case len(b.Secrets) > 0 && !hmac:
-			return nil, fmt.Errorf("jwt backend %q: algorithm: %s does not fit an HMAC secret; use HS256, HS384 or HS512, at %s", name, alg, algorithmAt)
-		case len(b.Secrets) == 0 && hmac:
-			return nil, fmt.Errorf("jwt backend %q: algorithm: %s needs a secret, not a key file or JWK Set, at %s", name, alg, algorithmAt)
-		}
-	}
 	if len(b.Secrets) == 0 {
+		for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
+			if _, hmac := hmacMinKeyBytes[alg]; hmac {
+				return nil, fmt.Errorf("jwt backend %q: algorithm: %s needs a secret, not a key file or JWK Set, at %s", name, alg, algorithmAt)
+			}
+		}
 		return b, nil
 	}
 	alg := b.Algorithm
 	if alg == "" {
 		alg = defaultAlgorithm
+	}
+	if _, hmac := hmacMinKeyBytes[alg]; !hmac {
+		return nil, fmt.Errorf("jwt backend %q: algorithm: %s does not fit an HMAC secret; use HS256, HS384 or HS512, at %s", name, alg, algorithmAt)
 	}
 	for _, s := range secrets {
 		if err := checkSecret(alg, []byte(s.value)); err != nil {
@@ -305,12 +312,16 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 	return b, nil
 }
 
+// algorithmNames are the algorithms the `algorithm` setting knows (SPEC §2).
+var algorithmNames = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
 // definedBackends reads back what the global option defined, so directives
 // can check backend names while the Caddyfile is adapted.
-func definedBackends(h httpcaddyfile.Helper) (map[string]*Backend, error) {
+func definedBackends(h httpcaddyfile.Helper, directive string) (map[string]*Backend, error) {
 	opt, ok := h.Option("jwt").(httpcaddyfile.App)
 	if !ok {
-		return nil, h.Errf("%s: no jwt backends are defined; declare them in the global jwt option", h.Val())
+		return nil, h.Errf("%s: no jwt backends are defined; declare them in the global jwt option", directive)
 	}
 	var app App
 	if err := json.Unmarshal(opt.Value, &app); err != nil {
@@ -322,11 +333,14 @@ func definedBackends(h httpcaddyfile.Helper) (map[string]*Backend, error) {
 // backendNames resolves the backend names given to a directive: each must
 // be defined, and none given means the only one.
 func backendNames(h httpcaddyfile.Helper, directive string, names []string) ([]string, map[string]*Backend, error) {
-	defined, err := definedBackends(h)
+	defined, err := definedBackends(h, directive)
 	if err != nil {
 		return nil, nil, err
 	}
 	all := (&App{Backends: defined}).names()
+	if len(all) == 0 {
+		return nil, nil, h.Errf("%s: no jwt backends are defined; declare them in the global jwt option", directive)
+	}
 	if len(names) == 0 {
 		if len(all) != 1 {
 			return nil, nil, h.Errf("%s: name a backend; %d are defined (%s)", directive, len(all), strings.Join(all, ", "))

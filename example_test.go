@@ -360,6 +360,33 @@ func TestREADMERecipes(t *testing.T) {
 	})
 }
 
+// TestREADMELoginInsideProtectedPath proves the README's claim that no
+// `order` line is needed and a login path may sit inside a protected one.
+func TestREADMELoginInsideProtectedPath(t *testing.T) {
+	base := startCaddy(t, `
+	jwt {
+		backend api {
+			secret `+testSecret+`
+			user alice `+bcryptHashForTest(t, "pw")+`
+		}
+	}`, `
+	jwt_auth
+	jwt_login /auth/login
+	respond "hello {http.auth.user.id}"`)
+
+	resp, body := do(t, "POST", base+"/auth/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login under jwt_auth: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, "GET", base+"/", map[string]string{"Authorization": "Bearer " + jsonField(t, body, "token")}, "")
+	if resp.StatusCode != http.StatusOK || body != "hello alice" {
+		t.Errorf("protected page with the token: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ = do(t, "GET", base+"/", nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("protected page without a token: %d, want 401", resp.StatusCode)
+	}
+}
+
 // signHS256 signs claims with testSecret, as PyJWT does for fastapi-users.
 func signHS256(t *testing.T, claims jwt.MapClaims) string {
 	t.Helper()

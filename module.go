@@ -22,7 +22,9 @@ func init() {
 // App is the `jwt` app: the named backends that `jwt_login` and `jwt_auth`
 // refer to. In a Caddyfile it is the global `jwt` option.
 type App struct {
-	// Backends by name.
+	// The backends, by name. A name is what `jwt_login`, `jwt_auth` and
+	// the `WWW-Authenticate` realm refer to: letters, digits, `-`, `_` and
+	// `.` only. Default: none; a handler needs at least one.
 	Backends map[string]*Backend `json:"backends,omitempty"`
 
 	// hashSlots caps concurrent password hash checks across every login
@@ -42,6 +44,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	for _, name := range a.names() {
+		if err := checkBackendName(name); err != nil {
+			return fmt.Errorf("jwt backend: %v", err)
+		}
 		b := a.Backends[name]
 		if b == nil {
 			return fmt.Errorf("jwt backend %q: empty definition", name)
@@ -95,8 +100,29 @@ func (a *App) names() []string {
 	return names
 }
 
+// checkBackendName refuses names that could not be written as they are
+// into the realm of a `WWW-Authenticate` challenge or a cookie name.
+func checkBackendName(name string) error {
+	if name == "" {
+		return errors.New("a backend needs a name")
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("backend name %q may only contain letters, digits, '-', '_' and '.'", name)
+		}
+	}
+	return nil
+}
+
 // backend finds a backend by name; an empty name means the only one.
 func (a *App) backend(name string) (*Backend, error) {
+	if len(a.Backends) == 0 {
+		const none = "no jwt backends are defined; declare them in the global jwt option (the backends of the jwt app)"
+		if name != "" {
+			return nil, fmt.Errorf("unknown jwt backend %q: %s", name, none)
+		}
+		return nil, errors.New(none)
+	}
 	if name == "" {
 		if len(a.Backends) != 1 {
 			return nil, fmt.Errorf("name a jwt backend: %d are defined (%s)", len(a.Backends), strings.Join(a.names(), ", "))
@@ -105,9 +131,6 @@ func (a *App) backend(name string) (*Backend, error) {
 	}
 	b, ok := a.Backends[name]
 	if !ok {
-		if len(a.Backends) == 0 {
-			return nil, fmt.Errorf("unknown jwt backend %q: no backends are defined; add them in the global jwt option", name)
-		}
 		return nil, fmt.Errorf("unknown jwt backend %q (defined: %s)", name, strings.Join(a.names(), ", "))
 	}
 	return b, nil
