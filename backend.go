@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -321,7 +322,7 @@ func (b *Backend) provisionJWKS(repl *caddy.Replacer) error {
 	// each key's own alg decides which it verifies.
 	ks := newKeySet(algs)
 	if len(algs) == 0 {
-		ks.algs = asymmetricAlgorithms
+		ks.algs = slices.Clip(asymmetricAlgorithms)
 	}
 	if err := b.addVerifyKeys(ks, pubs, len(algs) == 0); err != nil {
 		return err
@@ -358,7 +359,7 @@ func (b *Backend) addVerifyKeys(ks *keySet, pubs []crypto.PublicKey, ownDefault 
 	for i, pub := range pubs {
 		algs := ks.algs
 		if ownDefault {
-			algs = keyAlgorithms(pub)[:1]
+			algs = keyAlgorithms(pub)[:1:1]
 		}
 		if err := ks.addPublic(pub, b.VerifyKeys[i].KeyID, algs); err != nil {
 			return b.errorf("verify_key", "%v (%s)", err, b.VerifyKeys[i].File)

@@ -81,7 +81,7 @@ func checkSecret(alg string, secret []byte) error {
 func keyAlgorithms(pub crypto.PublicKey) []string {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		return asymmetricAlgorithms[:6]
+		return asymmetricAlgorithms[:6:6] // RS* and PS*; capped so no append can write into the list
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
