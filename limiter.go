@@ -7,12 +7,13 @@ import (
 )
 
 // maxTrackedIPs bounds the memory of a login limiter: past it, the client IP
-// whose last failure is oldest is forgotten first.
+// whose last attempt is oldest is forgotten first.
 const maxTrackedIPs = 100_000
 
 // limiter counts failed logins per client IP in a sliding window. Once an IP
 // has max failures in the window, every login from it is refused, without a
-// hash check, until its oldest counted failure leaves the window.
+// hash check, until its oldest counted failure leaves the window. Times are
+// passed in, so tests drive it with their own clock.
 type limiter struct {
 	max      int
 	window   time.Duration
@@ -20,7 +21,7 @@ type limiter struct {
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // of *limitEntry
-	order   *list.List               // front: least recently failed
+	order   *list.List               // front: least recently attempted
 }
 
 type limitEntry struct {
@@ -38,34 +39,24 @@ func newLimiter(max int, window time.Duration) *limiter {
 	}
 }
 
-// retryAfter tells how long ip must wait before its next login attempt; zero
-// when it may try now.
-func (l *limiter) retryAfter(ip string, now time.Time) time.Duration {
+// attempt starts a login attempt from ip. When ip already has max failures
+// in the window, it returns how long until the oldest of them leaves it, and
+// the attempt must be refused without a password check. Otherwise it returns
+// zero and counts the attempt as a failure at once, so that concurrent
+// attempts cannot check more passwords than the limit allows; the caller
+// takes it back with undo if it turns out not to be a failed login.
+func (l *limiter) attempt(ip string, now time.Time) (wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el, ok := l.entries[ip]
-	if !ok {
-		return 0
-	}
-	e := el.Value.(*limitEntry)
-	l.prune(e, now)
-	if len(e.fails) == 0 {
-		l.order.Remove(el)
-		delete(l.entries, ip)
-		return 0
-	}
-	if len(e.fails) < l.max {
-		return 0
-	}
-	return e.fails[len(e.fails)-l.max].Add(l.window).Sub(now)
-}
-
-// fail records a failed login from ip.
-func (l *limiter) fail(ip string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	el, ok := l.entries[ip]
-	if !ok {
+	if ok {
+		e := el.Value.(*limitEntry)
+		l.prune(e, now)
+		if len(e.fails) >= l.max {
+			return e.fails[len(e.fails)-l.max].Add(l.window).Sub(now)
+		}
+		l.order.MoveToBack(el)
+	} else {
 		el = l.order.PushBack(&limitEntry{ip: ip, fails: make([]time.Time, 0, min(l.max, 16))})
 		l.entries[ip] = el
 		if l.order.Len() > l.capacity {
@@ -73,15 +64,42 @@ func (l *limiter) fail(ip string, now time.Time) {
 			l.order.Remove(oldest)
 			delete(l.entries, oldest.Value.(*limitEntry).ip)
 		}
-	} else {
-		l.order.MoveToBack(el)
+	}
+	// Concurrent attempts may arrive out of order; keep the times sorted,
+	// as prune and the wait rely on it.
+	e := el.Value.(*limitEntry)
+	i := len(e.fails)
+	for i > 0 && e.fails[i-1].After(now) {
+		i--
+	}
+	e.fails = append(e.fails, time.Time{})
+	copy(e.fails[i+1:], e.fails[i:])
+	e.fails[i] = now
+	return 0
+}
+
+// undo takes back the attempt that attempt counted at the given time: the
+// login succeeded, or never got to a password check. An IP left without
+// failures is forgotten, so successful logins do not push the failures of
+// others out of the limiter.
+func (l *limiter) undo(ip string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.entries[ip]
+	if !ok {
+		return // evicted meanwhile
 	}
 	e := el.Value.(*limitEntry)
-	l.prune(e, now)
-	if len(e.fails) == l.max {
-		e.fails = append(e.fails[:0], e.fails[1:]...)
+	for i := len(e.fails) - 1; i >= 0; i-- {
+		if e.fails[i].Equal(at) {
+			e.fails = append(e.fails[:i], e.fails[i+1:]...)
+			break
+		}
 	}
-	e.fails = append(e.fails, now)
+	if len(e.fails) == 0 {
+		l.order.Remove(el)
+		delete(l.entries, ip)
+	}
 }
 
 // prune drops the failures that have left the window.

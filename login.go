@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -139,50 +140,65 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 
 	ip := clientIP(r)
-	if h.limiter != nil {
-		if wait := h.limiter.retryAfter(ip, time.Now()); wait > 0 {
-			h.logFailure(ip, "", "rate limited")
-			w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
-			return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
-		}
+	if h.limiter == nil {
+		_, err := h.login(w, r, ip)
+		return err
 	}
+	// The attempt counts as a failure from the start, so that concurrent
+	// attempts from one IP cannot check more passwords than the limit
+	// allows; it is taken back unless it really was a failed login.
+	now := time.Now()
+	if wait := h.limiter.attempt(ip, now); wait > 0 {
+		h.logFailure(ip, "", "rate limited")
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
+	}
+	failed, err := h.login(w, r, ip)
+	if !failed {
+		h.limiter.undo(ip, now)
+	}
+	return err
+}
 
+// login reads the credentials, checks them and answers; failed tells
+// whether it was a failed login, the kind the limiter counts.
+func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string) (failed bool, err error) {
 	username, password, status, detail := readCredentials(r)
 	if status != 0 {
 		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
 			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", detail))
 		}
-		return writeJSON(w, status, loginError{"invalid_request", detail})
+		return false, writeJSON(w, status, loginError{"invalid_request", detail})
 	}
 
 	release, err := h.app.acquireHashSlot(r.Context())
 	if err != nil {
-		h.logger.Warn("login refused: too many concurrent logins",
-			zap.String("backend", h.backend.name), zap.String("client_ip", ip))
+		// A client that went away while waiting is not worth a warning.
+		if errors.Is(err, errBusy) {
+			h.logger.Warn("login refused: too many concurrent logins",
+				zap.String("backend", h.backend.name), zap.String("client_ip", ip))
+		}
 		w.Header().Set("Retry-After", "1")
-		return writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
+		return false, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
 	user, err := h.backend.Authenticate(username, password)
 	release()
 	if err != nil {
-		if h.limiter != nil {
-			h.limiter.fail(ip, time.Now())
-		}
 		logged := username
 		if errors.Is(err, errNoSuchUser) {
 			logged = ""
 		}
 		h.logFailure(ip, logged, err.Error())
-		return writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
+		return true, writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
 	}
 
 	token, expiresIn, err := h.backend.Issue(user)
 	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
+		return false, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	h.logger.Info("login succeeded",
 		zap.String("backend", h.backend.name), zap.String("user", user.name), zap.String("client_ip", ip))
-	return writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
+	return false, writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
 }
 
 // logFailure writes the audit line of a failed login. Its message and
@@ -203,10 +219,11 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, me
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Content-Security-Policy", loginPageCSP)
 	hdr.Set("X-Frame-Options", "DENY")
+	u := originalURL(r)
 	var buf bytes.Buffer
 	err := defaultLoginPage.Execute(&buf, loginPageData{
-		Action:   r.URL.Path,
-		Redirect: r.URL.Query().Get("redirect"),
+		Action:   u.EscapedPath(),
+		Redirect: u.Query().Get("redirect"),
 		Error:    message,
 		Backend:  h.backend.name,
 	})
@@ -216,6 +233,15 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, me
 	w.WriteHeader(status)
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// originalURL is the URL the client asked for, before any handle_path or
+// uri rewrite: the login form has to post back to its path.
+func originalURL(r *http.Request) *url.URL {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL
+	}
+	return r.URL
 }
 
 // readCredentials reads username and password from a form or JSON body. A
@@ -288,6 +314,11 @@ func readCredentials(r *http.Request) (username, password string, status int, de
 func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
+	}
+	// Outside Caddy's server: the remote address without its port, which
+	// would otherwise make every connection a client of its own.
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
 	}
 	return r.RemoteAddr
 }
