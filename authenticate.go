@@ -142,7 +142,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // says such a challenge carries no error attribute.
 func (h *Auth) fail(w http.ResponseWriter, repl *caddy.Replacer, status int, code, reason string) error {
 	challenge := h.challenge
-	if code != "" {
+	switch code {
+	case "":
+	case "insufficient_scope":
+		// The token is fine, its claims are not enough: SPEC §4 gives
+		// the code alone; the rule that failed is in the placeholder and
+		// the log, for the operator rather than the client.
+		challenge += `, error="` + code + `"`
+	default:
 		challenge += `, error="` + code + `", error_description="` + quotable(reason) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)

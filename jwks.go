@@ -35,7 +35,8 @@ import (
 // fatal: tokens are refused until a fetch succeeds), refreshed as the
 // response's `Cache-Control: max-age` says, bounded to 1 minute–24 hours
 // (default 5 minutes; 1 minute after a failed fetch), and fetched again at
-// once when a token names an unknown `kid`, at most once every 10 seconds.
+// once when a token names an unknown `kid`, at most once every 10 seconds
+// (scheduled refreshes do not count).
 // A failed fetch keeps the last good set. Keys with `use` "enc", or whose
 // `alg` is not the token's, are never used; without the backend's
 // `algorithm`, a key without `alg` is not used either.
@@ -55,7 +56,7 @@ const (
 // without sleeping.
 type jwksTiming struct {
 	now            func() time.Time
-	cooldown       time.Duration // least time between two fetches on unknown kid
+	cooldown       time.Duration // least time between two fetches for unknown kids
 	defaultRefresh time.Duration // without Cache-Control: max-age
 	minRefresh     time.Duration
 	maxRefresh     time.Duration
@@ -104,9 +105,9 @@ type remoteKeySet struct {
 
 	current atomic.Pointer[jwkSnapshot]
 
-	mu        sync.Mutex
-	lastFetch atomic.Int64 // unix nanoseconds of the last attempt, by timing.now
-	next      time.Duration
+	mu          sync.Mutex
+	lastRefetch atomic.Int64 // unix nanoseconds of the last fetch for an unknown kid, by timing.now
+	next        time.Duration
 
 	ctx    context.Context // cancelled on stop; aborts a fetch in flight
 	cancel context.CancelFunc
@@ -176,9 +177,11 @@ func (s *jwkSnapshot) find(kid, alg string) any {
 	return nil
 }
 
-// refetch fetches the set unless the last fetch is less than the cooldown
-// ago. Concurrent callers wait for the one fetch in flight and then find
-// the cooldown running, so a flood of unknown kids costs one request.
+// refetch fetches the set for a token whose key is not in it, unless the
+// last such fetch is less than the cooldown ago. Scheduled refreshes do not
+// count, so a key the provider adds is picked up at its first token; a
+// flood of made-up kids costs one request per cooldown. Concurrent callers
+// wait for the one fetch in flight and then find the cooldown running.
 func (r *remoteKeySet) refetch() {
 	if r.inCooldown() {
 		return
@@ -188,11 +191,12 @@ func (r *remoteKeySet) refetch() {
 	if r.inCooldown() {
 		return
 	}
+	r.lastRefetch.Store(r.timing.now().UnixNano())
 	_ = r.fetchLocked()
 }
 
 func (r *remoteKeySet) inCooldown() bool {
-	last := r.lastFetch.Load()
+	last := r.lastRefetch.Load()
 	return last != 0 && r.timing.now().UnixNano()-last < int64(r.timing.cooldown)
 }
 
@@ -207,7 +211,6 @@ func (r *remoteKeySet) fetch() error {
 // on failure the last good set stays. Either way it sets when the
 // refresher fetches next.
 func (r *remoteKeySet) fetchLocked() error {
-	r.lastFetch.Store(r.timing.now().UnixNano())
 	snap, maxAge, err := r.download()
 	if err != nil {
 		r.next = r.timing.minRefresh

@@ -160,7 +160,11 @@ func TestRequireThroughCaddy(t *testing.T) {
 			if tt.status == 403 {
 				code = "insufficient_scope"
 			}
-			if got, want := resp.Header.Get("WWW-Authenticate"), challengeFor("api", code, tt.reason); got != want {
+			want := challengeFor("api", code, tt.reason)
+			if tt.status == 403 {
+				want = `Bearer realm="api", error="insufficient_scope"`
+			}
+			if got := resp.Header.Get("WWW-Authenticate"); got != want {
 				t.Errorf("WWW-Authenticate %q, want %q", got, want)
 			}
 		})
@@ -186,6 +190,9 @@ func TestRequireFailureReachesHandleErrors(t *testing.T) {
 	resp, body := sendAuth(t, "GET", base+"/", bearer(hs256(t, testSecret, validClaims("bob", map[string]any{"role": "viewer"}))))
 	if resp.StatusCode != 403 || body != "403 claim role does not allow this request user=bob" {
 		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="api", error="insufficient_scope"` {
+		t.Errorf("WWW-Authenticate %q", got)
 	}
 }
 
