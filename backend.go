@@ -254,7 +254,7 @@ func (b *Backend) provisionKeyFiles(repl *caddy.Replacer) error {
 		} else {
 			file = b.VerifyKeys[0].File
 		}
-		return b.errorf("algorithm", "%s needs a secret, not a key file (%s %s)", b.Algorithm, setting, file)
+		return b.errorf("algorithm", "%s is HMAC and needs a secret, not the key file of %s %s", b.Algorithm, setting, file)
 	}
 	var signer crypto.Signer
 	if b.SignKey != nil {
@@ -311,7 +311,7 @@ func (b *Backend) provisionJWKS(repl *caddy.Replacer) error {
 	}
 	for _, alg := range algs {
 		if _, hmac := hmacMinKeyBytes[alg]; hmac {
-			return b.errorf("algorithm", "%s needs a secret; a JWK Set holds public keys", alg)
+			return b.errorf("algorithm", "%s is HMAC and needs a secret, not a JWK Set (jwks)", alg)
 		}
 	}
 	pubs, err := b.loadVerifyKeys(repl)

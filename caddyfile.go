@@ -286,9 +286,16 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 		return nil, fmt.Errorf("jwt backend %q: algorithm: several algorithms are allowed only with jwks, at %s", name, algorithmAt)
 	}
 	if len(b.Secrets) == 0 {
+		material := "a JWK Set (jwks)"
+		switch {
+		case b.SignKey != nil:
+			material = "the key file of sign_key " + b.SignKey.File
+		case b.JWKS == nil:
+			material = "the key file of verify_key " + b.VerifyKeys[0].File
+		}
 		for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
 			if _, hmac := hmacMinKeyBytes[alg]; hmac {
-				return nil, fmt.Errorf("jwt backend %q: algorithm: %s needs a secret, not a key file or JWK Set, at %s", name, alg, algorithmAt)
+				return nil, fmt.Errorf("jwt backend %q: algorithm: %s is HMAC and needs a secret, not %s, at %s", name, alg, material, algorithmAt)
 			}
 		}
 		return b, nil

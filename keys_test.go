@@ -689,7 +689,7 @@ func TestKeyConfigErrors(t *testing.T) {
 		{"EdDSA with an RSA verify_key", backend("verify_key " + rsaFile + "\nalgorithm EdDSA"), "jwt_auth",
 			[]string{"verify_key", "EdDSA", "RSA 2048-bit key"}},
 		{"HS256 with a key file", backend("sign_key " + rsaFile + "\nalgorithm HS256"), "jwt_auth",
-			[]string{`"api"`, "algorithm", "HS256", "secret", "key file"}},
+			[]string{`"api"`, "algorithm", "HS256", "secret", "sign_key " + rsaFile}},
 		{"RS256 with a secret", backend("secret " + testSecret + "\nalgorithm RS256"), "jwt_auth",
 			[]string{`"api"`, "algorithm", "RS256", "HMAC secret"}},
 		{"verify_key of another type than sign_key", backend("sign_key " + rsaFile + "\nverify_key " + p256Pub), "jwt_auth",
@@ -757,6 +757,9 @@ func TestKeyConfigErrorsInJSON(t *testing.T) {
 		want    []string
 	}{
 		{"ES256 with an RSA key", `{"sign_key":{"file":"` + rsaFile + `"},"algorithm":"ES256"}`, []string{"algorithm", "ES256", "RSA"}},
+		{"HS256 with a key file", `{"sign_key":{"file":"` + rsaFile + `"},"algorithm":"HS256"}`, []string{"algorithm", "HS256", "sign_key " + rsaFile}},
+		{"HS256 with a JWK Set", `{"jwks":{"url":"https://127.0.0.1:1/"},"algorithm":"HS256"}`, []string{"algorithm", "HS256", "jwks"}},
+		{"RSA key under 2048 bits", `{"verify_keys":[{"file":"` + keyFile(t, "small.pem", pemPublic(t, k.rsa1024.Public())) + `"}]}`, []string{"verify_key", "1024 bits"}},
 		{"secret and jwks", `{"secrets":[{"value":"` + testSecret + `"}],"jwks":{"url":"https://127.0.0.1:1/"}}`, []string{"jwks", "secret"}},
 		{"algorithms without jwks", `{"sign_key":{"file":"` + rsaFile + `"},"algorithms":["RS256","PS256"]}`, []string{"algorithm", "jwks"}},
 		{"jwks without URL", `{"jwks":{}}`, []string{"jwks", "URL"}},
