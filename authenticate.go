@@ -28,7 +28,8 @@ func init() {
 // top-level claim, and `{http.auth.jwt.backend}`.
 type Auth struct {
 	// The backends a token may be valid for, tried in this order. May be
-	// left empty when exactly one backend is defined.
+	// left empty when exactly one backend is defined. Default: the only
+	// backend.
 	Backends []string `json:"backends,omitempty"`
 
 	// A request header that may carry the token, tried after the

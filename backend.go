@@ -37,7 +37,7 @@ type Backend struct {
 	// HMAC secrets. The first one signs new tokens; all of them verify, so
 	// a secret is rotated by adding the new one first and removing the old
 	// one once its tokens have expired. Each must be at least as long as
-	// the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512.
+	// the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512. Required.
 	Secrets []Secret `json:"secrets,omitempty"`
 
 	// A PEM private key that signs new tokens: RSA (2048 bits or more),
@@ -77,12 +77,14 @@ type Backend struct {
 	Lifetime caddy.Duration `json:"lifetime,omitempty"`
 
 	// Written as `iss` into issued tokens; when set, a token must carry
-	// exactly this issuer to be accepted.
+	// exactly this issuer to be accepted. Default: none (not written, not
+	// checked).
 	Issuer string `json:"issuer,omitempty"`
 
 	// Written as `aud` into issued tokens (a string when there is one, a
 	// list otherwise); when set, a token's `aud` (a string or a list) must
-	// contain at least one of them.
+	// contain at least one of them. Default: none (not written, not
+	// checked).
 	Audience []string `json:"audience,omitempty"`
 
 	// Clock skew tolerated when checking `exp`, `nbf` and `iat`.
@@ -96,9 +98,11 @@ type Backend struct {
 
 	// Path of a users file: htpasswd style (`name:hash` lines) or a JSON
 	// list of users. It is read again when its modification time changes.
+	// Placeholders such as {env.USERS_FILE} are resolved. Default: none.
 	UsersFile string `json:"users_file,omitempty"`
 
-	// Users defined inline.
+	// Users defined inline, beside those of the users file. Default: none;
+	// a backend without users can verify tokens but not issue them.
 	Users []User `json:"users,omitempty"`
 
 	name     string
@@ -144,14 +148,18 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 
 	if b.UsersFile != "" || len(b.Users) > 0 {
 		repl := caddy.NewReplacer()
-		file := repl.ReplaceKnown(b.UsersFile, "")
+		file, err := repl.ReplaceOrErr(b.UsersFile, true, true)
+		if err != nil && b.UsersFile != "" {
+			return b.errorf("users", "%v", err)
+		}
+		// Inline users are checked alone first, so their errors name the
+		// `user` setting rather than the users file.
+		if _, err := newUserTable(b.Users, "", nil); err != nil {
+			return b.errorf("user", "%v", err)
+		}
 		users, err := newUserStore(file, b.Users, b.logger)
 		if err != nil {
-			setting := "user"
-			if file != "" {
-				setting = "users"
-			}
-			return b.errorf(setting, "%v", err)
+			return b.errorf("users", "%v", err)
 		}
 		b.users = users
 	}
@@ -232,7 +240,13 @@ func (b *Backend) provisionSecrets(repl *caddy.Replacer) error {
 	for i, s := range b.Secrets {
 		v, err := repl.ReplaceOrErr(s.Value, true, true)
 		if err != nil {
-			return b.errorf("secret", "%v", err)
+			// The error quotes the placeholder. Name it when it is an env
+			// or file placeholder; otherwise the braces may be part of a
+			// literal secret, which must not reach the log.
+			if msg := err.Error(); strings.Contains(msg, "{env.") || strings.Contains(msg, "{file.") {
+				return b.errorf("secret", "%v", err)
+			}
+			return b.errorf("secret", "it contains an unknown placeholder; use {env.NAME} or {file./path}")
 		}
 		resolved[i] = Secret{Value: v, KeyID: s.KeyID}
 	}

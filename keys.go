@@ -46,7 +46,7 @@ type Secret struct {
 
 	// Optional key ID. When set, tokens signed with this secret carry it as
 	// their `kid` header, and a token naming this kid is checked against
-	// this secret only.
+	// this secret only. Default: none.
 	KeyID string `json:"kid,omitempty"`
 }
 

@@ -42,7 +42,8 @@ const (
 // does. GET and HEAD serve a login page.
 type Login struct {
 	// The backend whose users may log in and whose key signs the tokens.
-	// May be left empty when exactly one backend is defined.
+	// May be left empty when exactly one backend is defined. Default: the
+	// only backend.
 	Backend string `json:"backend,omitempty"`
 
 	// Brute-force protection: failed logins allowed per client IP. Default:
@@ -67,7 +68,7 @@ type RateLimit struct {
 	// The sliding window failures are counted in. Default: 5m.
 	Window caddy.Duration `json:"window,omitempty"`
 
-	// Turns the limit off.
+	// Turns the limit off. Default: false.
 	Disabled bool `json:"disabled,omitempty"`
 }
 
