@@ -57,11 +57,29 @@ type Auth struct {
 	// Default: false.
 	DisableCacheControl bool `json:"disable_cache_control,omitempty"`
 
+	// A request header that may carry the token, tried after the
+	// Authorization header: the whole value is the token. Caddy's access
+	// log does not redact this header the way it redacts Authorization.
+	// Default: none.
+	FromHeader string `json:"from_header,omitempty"`
+
+	// A query parameter that may carry the token, tried last. Off by
+	// default: URLs end up in logs, browser history and Referer headers.
+	// Default: none.
+	FromQuery string `json:"from_query,omitempty"`
+
+	// Authorization rules on the claims of a valid token; all must hold,
+	// else the request gets 403 with `error="insufficient_scope"`.
+	// Default: none, any valid token is enough.
+	Require []Rule `json:"require,omitempty"`
+
 	backends []*Backend
 	// cookies are the names of the backends' cookies, in backend order.
 	cookies []string
 	// redirectPrefix is Redirect followed by "?redirect=" or "&redirect=".
 	redirectPrefix string
+	// rules are the prepared Require rules.
+	rules []rule
 	// challenge is the WWW-Authenticate value without error attributes.
 	challenge string
 	logger    *zap.Logger
@@ -98,6 +116,17 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.challenge = `Bearer realm="` + h.backends[0].name + `"`
+	h.rules = h.rules[:0]
+	for _, r := range h.Require {
+		prepared, err := newRule(r)
+		if err != nil {
+			return fmt.Errorf("jwt_auth: %v", err)
+		}
+		h.rules = append(h.rules, prepared)
+	}
+	if h.FromHeader != "" && strings.EqualFold(h.FromHeader, "Authorization") {
+		return fmt.Errorf("jwt_auth: from_header: Authorization is always read; name another header")
+	}
 	if h.Redirect != "" {
 		prefix, err := loginRedirectPrefix(h.Redirect)
 		if err != nil {
@@ -161,7 +190,13 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		id, err := b.Verify(raw)
 		if err == nil {
 			b.metrics.authOK.Inc()
+			// The placeholders are set on a 403 too: the bearer is known,
+			// and the access log should say who was refused.
 			repl.Map(id.replace)
+			if reason := h.authorize(id); reason != "" {
+				b.metrics.authForbidden.Inc()
+				return h.fail(w, repl, http.StatusForbidden, "insufficient_scope", reason)
+			}
 			if !h.DisableCacheControl {
 				w = &privateResponse{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 			}
@@ -173,23 +208,6 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	h.backends[0].metrics.countRejected(firstErr)
 	return h.unauthorized(w, r, repl, "invalid_token", firstErr.Error())
-}
-
-// token finds the request's token. Sources are tried in the order SPEC §4
-// gives, and the first one present wins, valid or not: the Authorization
-// header, then the backends' cookies. An error means a malformed
-// Authorization header.
-func (h *Auth) token(r *http.Request) (string, error) {
-	raw, err := bearerToken(r.Header)
-	if err != nil || raw != "" {
-		return raw, err
-	}
-	for _, name := range h.cookies {
-		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value, nil
-		}
-	}
-	return "", nil
 }
 
 // unauthorized answers a request without a valid token: a browser is sent
@@ -213,7 +231,14 @@ func (h *Auth) unauthorized(w http.ResponseWriter, r *http.Request, repl *caddy.
 // says such a challenge carries no error attribute.
 func (h *Auth) fail(w http.ResponseWriter, repl *caddy.Replacer, status int, code, reason string) error {
 	challenge := h.challenge
-	if code != "" {
+	switch code {
+	case "":
+	case "insufficient_scope":
+		// The token is fine, its claims are not enough: SPEC §4 gives
+		// the code alone; the rule that failed is in the placeholder and
+		// the log, for the operator rather than the client.
+		challenge += `, error="` + code + `"`
+	default:
 		challenge += `, error="` + code + `", error_description="` + quotable(reason) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
@@ -222,6 +247,49 @@ func (h *Auth) fail(w http.ResponseWriter, repl *caddy.Replacer, status int, cod
 		c.Write(zap.String("backend", h.backends[0].name), zap.Int("status", status), zap.String("reason", reason))
 	}
 	return caddyhttp.Error(status, errors.New(reason))
+}
+
+// authorize checks the require rules; it returns why they fail, or "".
+func (h *Auth) authorize(id *identity) string {
+	for i := range h.rules {
+		if !h.rules[i].holds(id.claims) {
+			return h.rules[i].reason
+		}
+	}
+	return ""
+}
+
+// token finds the request's token in the sources SPEC §4 lists, in order,
+// the first present winning: the Authorization header, the backend's
+// cookie, from_header, from_query. It returns "" when there is none, and
+// an error only for a malformed or repeated Authorization header.
+func (h *Auth) token(r *http.Request) (string, error) {
+	// Authorization: Bearer <token>
+	if raw, err := bearerToken(r.Header); raw != "" || err != nil {
+		return raw, err
+	}
+
+	// The backends' cookies, in backend order.
+	for _, name := range h.cookies {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return c.Value, nil
+		}
+	}
+
+	// from_header: the whole header value is the token.
+	if h.FromHeader != "" {
+		if raw := strings.TrimSpace(r.Header.Get(h.FromHeader)); raw != "" {
+			return raw, nil
+		}
+	}
+
+	// from_query: off unless configured, since URLs leak into logs.
+	if h.FromQuery != "" {
+		if raw := r.URL.Query().Get(h.FromQuery); raw != "" {
+			return raw, nil
+		}
+	}
+	return "", nil
 }
 
 // quotable makes s fit RFC 6750's error_description (printable ASCII except

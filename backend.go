@@ -1,11 +1,13 @@
 package caddyjwt
 
 import (
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,9 +40,38 @@ type Backend struct {
 	// the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512. Required.
 	Secrets []Secret `json:"secrets,omitempty"`
 
+	// A PEM private key that signs new tokens: RSA (2048 bits or more),
+	// ECDSA (P-256, P-384, P-521) or Ed25519. Its public half verifies.
+	// Tokens it signs carry its key ID as `kid`. Default: none; a backend
+	// has one of secrets, sign_key or jwks.
+	SignKey *KeyFile `json:"sign_key,omitempty"`
+
+	// PEM public keys (or private keys, of which only the public half is
+	// used) that verify tokens but sign none: the previous key while a
+	// sign_key is rotated, or the keys of another issuer. A token's `kid`
+	// picks exactly one key; a token without `kid` is tried against each.
+	// Default: none.
+	VerifyKeys []KeyFile `json:"verify_keys,omitempty"`
+
+	// A remote JWK Set to verify tokens with, such as an OpenID Connect
+	// provider's `jwks_uri`. A backend with jwks is verify-only. Default:
+	// none.
+	JWKS *JWKS `json:"jwks,omitempty"`
+
 	// The signing algorithm. Only this exact algorithm is accepted on
-	// verification. One of HS256, HS384, HS512. Default: HS256.
+	// verification. One of HS256, HS384, HS512 (with secrets), RS256,
+	// RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA (with
+	// keys; it must fit the key). Default: HS256 with secrets, else from
+	// the key: RSA RS256, P-256 ES256, P-384 ES384, P-521 ES512, Ed25519
+	// EdDSA. With jwks and without algorithm(s), each key's own `alg`
+	// decides.
 	Algorithm string `json:"algorithm,omitempty"`
+
+	// Several accepted algorithms, for a jwks backend only (its keys may
+	// use different ones). Each key is still used only with its own `alg`
+	// or, when it has none, with those of these that fit it. Default:
+	// none; see algorithm.
+	Algorithms []string `json:"algorithms,omitempty"`
 
 	// How long an issued token is valid. Default: 1h.
 	Lifetime caddy.Duration `json:"lifetime,omitempty"`
@@ -97,9 +128,6 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	b.name = name
 	b.logger = ctx.Logger().With(zap.String("backend", name))
 
-	if b.Algorithm == "" {
-		b.Algorithm = defaultAlgorithm
-	}
 	if b.Lifetime < 0 {
 		return b.errorf("lifetime", "must be positive, got %s", time.Duration(b.Lifetime))
 	}
@@ -149,7 +177,7 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	}
 
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{b.keys.method.Alg()}),
+		jwt.WithValidMethods(b.keys.algs),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),
@@ -165,18 +193,61 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	return nil
 }
 
-// provisionKeys builds the key set from whichever key material is set.
+// provisionKeys builds the key set from whichever key material is set:
+// secrets, a sign_key, a jwks URL, or verify_keys alone.
 func (b *Backend) provisionKeys() error {
-	if len(b.Secrets) == 0 {
-		return b.errorf("secret", "no key material: set a secret of at least 32 random bytes")
+	var kinds []string
+	if len(b.Secrets) > 0 {
+		kinds = append(kinds, "secret")
+	}
+	if b.SignKey != nil {
+		kinds = append(kinds, "sign_key")
+	}
+	if b.JWKS != nil {
+		kinds = append(kinds, "jwks")
+	}
+	switch {
+	case len(kinds) > 1:
+		return b.errorf(kinds[1], "cannot be combined with %s; use one kind of key material (verify_key may be added to sign_key or jwks)", kinds[0])
+	case len(kinds) == 0 && len(b.VerifyKeys) == 0:
+		return b.errorf("secret", "no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key")
+	}
+	if len(b.Algorithms) > 0 {
+		if b.JWKS == nil {
+			return b.errorf("algorithm", "several algorithms are allowed only with jwks")
+		}
+		if b.Algorithm != "" {
+			return b.errorf("algorithm", "set algorithm or algorithms, not both")
+		}
+	}
+	for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
+		if alg != "" && !isAlgorithm(alg) {
+			return b.errorf("algorithm", "unknown algorithm %q; use one of %s", alg, strings.Join(algorithmNames, " "))
+		}
+	}
+
+	repl := caddy.NewReplacer()
+	switch {
+	case len(b.Secrets) > 0:
+		return b.provisionSecrets(repl)
+	case b.JWKS != nil:
+		return b.provisionJWKS(repl)
+	default:
+		return b.provisionKeyFiles(repl)
+	}
+}
+
+// provisionSecrets builds the key set of an HMAC backend.
+func (b *Backend) provisionSecrets(repl *caddy.Replacer) error {
+	if len(b.VerifyKeys) > 0 {
+		return b.errorf("verify_key", "public keys cannot verify HMAC tokens; rotate secrets by repeating secret")
+	}
+	if b.Algorithm == "" {
+		b.Algorithm = defaultAlgorithm
 	}
 	if _, ok := hmacMinKeyBytes[b.Algorithm]; !ok {
-		if jwt.GetSigningMethod(b.Algorithm) != nil && b.Algorithm != "none" {
-			return b.errorf("algorithm", "%s does not fit an HMAC secret; use HS256, HS384 or HS512", b.Algorithm)
-		}
-		return b.errorf("algorithm", "unknown algorithm %q; use HS256, HS384 or HS512", b.Algorithm)
+		return b.errorf("algorithm", "%s does not fit an HMAC secret; use HS256, HS384 or HS512", b.Algorithm)
 	}
-	repl := caddy.NewReplacer()
 	resolved := make([]Secret, len(b.Secrets))
 	for i, s := range b.Secrets {
 		v, err := repl.ReplaceOrErr(s.Value, true, true)
@@ -199,6 +270,130 @@ func (b *Backend) provisionKeys() error {
 	return nil
 }
 
+// provisionKeyFiles builds the key set of a backend with a sign_key, or
+// with verify_keys alone. The algorithm follows the first key unless set.
+func (b *Backend) provisionKeyFiles(repl *caddy.Replacer) error {
+	if _, hmac := hmacMinKeyBytes[b.Algorithm]; hmac {
+		setting, file := "verify_key", ""
+		if b.SignKey != nil {
+			setting, file = "sign_key", b.SignKey.File
+		} else {
+			file = b.VerifyKeys[0].File
+		}
+		return b.errorf("algorithm", "%s is HMAC and needs a secret, not the key file of %s %s", b.Algorithm, setting, file)
+	}
+	var signer crypto.Signer
+	if b.SignKey != nil {
+		file, err := repl.ReplaceOrErr(b.SignKey.File, true, true)
+		if err != nil {
+			return b.errorf("sign_key", "%v", err)
+		}
+		if signer, err = loadPrivateKey(file); err != nil {
+			return b.errorf("sign_key", "%v", err)
+		}
+		if b.Algorithm == "" {
+			b.Algorithm = keyAlgorithms(signer.Public())[0]
+		}
+		if err := checkAlgorithm(b.Algorithm, signer.Public()); err != nil {
+			return b.errorf("algorithm", "%v (sign_key %s)", err, file)
+		}
+	}
+	pubs, err := b.loadVerifyKeys(repl)
+	if err != nil {
+		return err
+	}
+	if b.Algorithm == "" {
+		b.Algorithm = keyAlgorithms(pubs[0])[0]
+	}
+	ks := newKeySet([]string{b.Algorithm})
+	if signer != nil {
+		if err := ks.setSigner(b.Algorithm, signer, b.SignKey.KeyID); err != nil {
+			return b.errorf("sign_key", "%v", err)
+		}
+	}
+	if err := b.addVerifyKeys(ks, pubs, false); err != nil {
+		return err
+	}
+	b.keys = ks
+	return nil
+}
+
+// provisionJWKS sets up a verify-only backend on a remote JWK Set, plus
+// any verify_keys, and fetches the set once.
+func (b *Backend) provisionJWKS(repl *caddy.Replacer) error {
+	if b.JWKS.URL == "" {
+		return b.errorf("jwks", "the URL is missing")
+	}
+	u, err := repl.ReplaceOrErr(b.JWKS.URL, true, true)
+	if err != nil {
+		return b.errorf("jwks", "%v", err)
+	}
+	if err := checkJWKSURL(u); err != nil {
+		return b.errorf("jwks", "%v", err)
+	}
+	algs := b.Algorithms
+	if b.Algorithm != "" {
+		algs = []string{b.Algorithm}
+	}
+	for _, alg := range algs {
+		if _, hmac := hmacMinKeyBytes[alg]; hmac {
+			return b.errorf("algorithm", "%s is HMAC and needs a secret, not a JWK Set (jwks)", alg)
+		}
+	}
+	pubs, err := b.loadVerifyKeys(repl)
+	if err != nil {
+		return err
+	}
+	// Without algorithm, a token may use any public-key algorithm, and
+	// each key's own alg decides which it verifies.
+	ks := newKeySet(algs)
+	if len(algs) == 0 {
+		ks.algs = slices.Clip(asymmetricAlgorithms)
+	}
+	if err := b.addVerifyKeys(ks, pubs, len(algs) == 0); err != nil {
+		return err
+	}
+	ks.remote = newRemoteKeySet(u, algs, b.logger.Named("jwks"))
+	// A failure is logged and not fatal: the provider may be down while
+	// Caddy starts; tokens are refused until a fetch succeeds.
+	_ = ks.remote.fetch()
+	b.keys = ks
+	return nil
+}
+
+// loadVerifyKeys reads the verify_key files.
+func (b *Backend) loadVerifyKeys(repl *caddy.Replacer) ([]crypto.PublicKey, error) {
+	pubs := make([]crypto.PublicKey, 0, len(b.VerifyKeys))
+	for _, vk := range b.VerifyKeys {
+		file, err := repl.ReplaceOrErr(vk.File, true, true)
+		if err != nil {
+			return nil, b.errorf("verify_key", "%v", err)
+		}
+		pub, err := loadPublicKey(file)
+		if err != nil {
+			return nil, b.errorf("verify_key", "%v", err)
+		}
+		pubs = append(pubs, pub)
+	}
+	return pubs, nil
+}
+
+// addVerifyKeys adds the verify_keys to a key set; each must fit one of
+// its algorithms. On a jwks backend without algorithm, where the set allows
+// every public-key algorithm, a key verifies only its own default one.
+func (b *Backend) addVerifyKeys(ks *keySet, pubs []crypto.PublicKey, ownDefault bool) error {
+	for i, pub := range pubs {
+		algs := ks.algs
+		if ownDefault {
+			algs = keyAlgorithms(pub)[:1:1]
+		}
+		if err := ks.addPublic(pub, b.VerifyKeys[i].KeyID, algs); err != nil {
+			return b.errorf("verify_key", "%v (%s)", err, b.VerifyKeys[i].File)
+		}
+	}
+	return nil
+}
+
 func (b *Backend) errorf(setting, format string, args ...any) error {
 	return fmt.Errorf("jwt backend %q: %s: %s", b.name, setting, fmt.Sprintf(format, args...))
 }
@@ -206,7 +401,11 @@ func (b *Backend) errorf(setting, format string, args ...any) error {
 // canLogin tells why jwt_login cannot use this backend, if it cannot.
 func (b *Backend) canLogin() error {
 	if b.keys == nil || b.keys.signKey == nil {
-		return fmt.Errorf("jwt backend %q has no key to sign with, so jwt_login cannot use it", b.name)
+		what := "no key to sign with (set secret or sign_key)"
+		if b.JWKS != nil {
+			what = "only a remote JWK Set (jwks), which verifies but cannot sign"
+		}
+		return fmt.Errorf("jwt backend %q has %s, so jwt_login cannot use it", b.name, what)
 	}
 	if b.users == nil {
 		return fmt.Errorf("jwt backend %q has no users (set users or user), so jwt_login cannot use it", b.name)
@@ -264,10 +463,12 @@ func (b *Backend) reason(tok *jwt.Token, claims jwt.MapClaims, err error) tokenE
 		return tokenError(errCrit.Error())
 	case errors.Is(err, errUnknownKI):
 		return tokenError(errUnknownKI.Error())
+	case errors.Is(err, errNoKey):
+		return tokenError(errNoKey.Error())
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed token"
 	case errors.Is(err, errAlgorithm),
-		tok != nil && (tok.Method == nil || tok.Method.Alg() != b.keys.method.Alg()):
+		tok != nil && (tok.Method == nil || !b.keys.allows(tok.Method.Alg())):
 		return tokenError(errAlgorithm.Error())
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return "signature invalid"

@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"context"
+	"crypto"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -23,13 +24,41 @@ func benchToken(b *testing.B) string {
 }
 
 func BenchmarkAuthHS256(b *testing.B) {
-	ctx := provisionBackends(b, `{"backends":{"api":{"secrets":[{"value":"`+testSecret+`"}]}}}`)
+	benchAuth(b, `{"secrets":[{"value":"`+testSecret+`"}]}`, benchToken(b))
+}
+
+// The asymmetric backends, each with a token that names its key by kid as
+// jwt_login issues them. The cost is nearly all signature verification.
+func BenchmarkAuthES256(b *testing.B) { benchAsymmetric(b, "ES256", testKeys(b).p256) }
+func BenchmarkAuthRS256(b *testing.B) { benchAsymmetric(b, "RS256", testKeys(b).rsa) }
+func BenchmarkAuthEdDSA(b *testing.B) { benchAsymmetric(b, "EdDSA", testKeys(b).ed) }
+
+func benchAsymmetric(b *testing.B, alg string, key crypto.Signer) {
+	file := keyFile(b, "key.pem", pemPrivate(b, key, "pkcs8"))
+	benchAuth(b, `{"sign_key":{"file":"`+file+`"},"algorithm":"`+alg+`"}`, asymmetricBenchToken(b, alg, key))
+}
+
+// asymmetricBenchToken is benchToken's claims signed with key, naming it by
+// its thumbprint as jwt_login does.
+func asymmetricBenchToken(b *testing.B, alg string, key crypto.Signer) string {
+	kid, err := thumbprint(key.Public())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return signToken(b, alg, key, map[string]any{"kid": kid}, validClaims("alice", map[string]any{"jti": "3q2-7wAAAAAAAAAAAAAAAA"}))
+}
+
+// benchAuth runs jwt_auth's whole ServeHTTP, provisioned through a real
+// caddy.Context on the backend "api" given as JSON, on requests carrying
+// token and their own replacer as Caddy gives them.
+func benchAuth(b *testing.B, backendJSON, token string) {
+	ctx := provisionBackends(b, `{"backends":{"api":`+backendJSON+`}}`)
 	h := new(Auth)
 	if err := h.Provision(ctx); err != nil {
 		b.Fatal(err)
 	}
 	proto := httptest.NewRequest("GET", "http://127.0.0.1/api/items", nil)
-	proto.Header.Set("Authorization", "Bearer "+benchToken(b))
+	proto.Header.Set("Authorization", "Bearer "+token)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	w := httptest.NewRecorder()
 
@@ -66,17 +95,27 @@ func BenchmarkAuthHS256(b *testing.B) {
 	}
 }
 
-func BenchmarkParseHS256(b *testing.B) {
-	token := benchToken(b)
-	// The options of a default backend (backend.go).
+func BenchmarkParseHS256(b *testing.B) { benchParse(b, "HS256", benchToken(b), []byte(testSecret)) }
+
+// golang-jwt alone on the tokens of the asymmetric Auth benchmarks.
+func BenchmarkParseES256(b *testing.B) { benchParseAsymmetric(b, "ES256", testKeys(b).p256) }
+func BenchmarkParseRS256(b *testing.B) { benchParseAsymmetric(b, "RS256", testKeys(b).rsa) }
+func BenchmarkParseEdDSA(b *testing.B) { benchParseAsymmetric(b, "EdDSA", testKeys(b).ed) }
+
+func benchParseAsymmetric(b *testing.B, alg string, key crypto.Signer) {
+	benchParse(b, alg, asymmetricBenchToken(b, alg, key), key.Public())
+}
+
+// benchParse runs golang-jwt's ParseWithClaims with the options of a
+// default backend (backend.go) and a keyfunc that returns key.
+func benchParse(b *testing.B, alg, token string, key any) {
 	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{"HS256"}),
+		jwt.WithValidMethods([]string{alg}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(30*time.Second),
 		jwt.WithJSONNumber(),
 	)
-	key := []byte(testSecret)
 	keyfunc := func(*jwt.Token) (any, error) { return key, nil }
 
 	b.ReportAllocs()

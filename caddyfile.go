@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -35,7 +33,10 @@ func init() {
 //	jwt {
 //		backend <name> {
 //			secret     <value> [<kid>]
-//			algorithm  HS256|HS384|HS512
+//			sign_key   <pem-file> [<kid>]
+//			verify_key <pem-file> [<kid>]
+//			jwks       <url>
+//			algorithm  <alg...>
 //			lifetime   <duration>
 //			issuer     <string>
 //			audience   <string...>
@@ -107,7 +108,7 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 	// block, so literal secrets are checked at the end with their own line.
 	type literal struct{ value, at string }
 	var secrets []literal
-	algorithmAt := ""
+	algorithmAt, secretAt, signKeyAt, jwksAt, verifyKeyAt := "", "", "", "", ""
 
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		setting := d.Val()
@@ -133,19 +134,65 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 				}
 			}
 			b.Secrets = append(b.Secrets, s)
+			if secretAt == "" {
+				secretAt = here()
+			}
 			if !strings.Contains(s.Value, "{") {
 				secrets = append(secrets, literal{s.Value, here()})
 			}
-		case "algorithm":
+		case "sign_key":
+			if err := need(1, 2); err != nil {
+				return nil, err
+			}
+			if b.SignKey != nil {
+				return nil, errf(setting, "only one sign_key per backend; older keys go in verify_key")
+			}
+			b.SignKey = &KeyFile{File: args[0]}
+			if len(args) == 2 {
+				b.SignKey.KeyID = args[1]
+			}
+			signKeyAt = here()
+		case "verify_key":
+			if err := need(1, 2); err != nil {
+				return nil, err
+			}
+			vk := KeyFile{File: args[0]}
+			if len(args) == 2 {
+				vk.KeyID = args[1]
+			}
+			b.VerifyKeys = append(b.VerifyKeys, vk)
+			verifyKeyAt = here()
+		case "jwks":
 			if err := need(1, 1); err != nil {
 				return nil, err
 			}
-			// Whether the algorithm fits the key is known only at the end
-			// of the block; a name golang-jwt does not know is wrong here.
-			if jwt.GetSigningMethod(args[0]) == nil || args[0] == "none" {
-				return nil, errf(setting, "unknown algorithm %q; use one of %s", args[0], strings.Join(algorithmNames, " "))
+			if b.JWKS != nil {
+				return nil, errf(setting, "only one jwks URL per backend")
 			}
-			b.Algorithm, algorithmAt = args[0], here()
+			if !strings.Contains(args[0], "{") {
+				if err := checkJWKSURL(args[0]); err != nil {
+					return nil, errf(setting, "%v", err)
+				}
+			}
+			b.JWKS, jwksAt = &JWKS{URL: args[0]}, here()
+		case "algorithm":
+			if err := need(1, -1); err != nil {
+				return nil, err
+			}
+			if b.Algorithm != "" || b.Algorithms != nil {
+				return nil, errf(setting, "set only once; list several algorithms on one line (jwks only)")
+			}
+			for _, alg := range args {
+				if !isAlgorithm(alg) {
+					return nil, errf(setting, "unknown algorithm %q; use one of %s", alg, strings.Join(algorithmNames, " "))
+				}
+			}
+			if len(args) == 1 {
+				b.Algorithm = args[0]
+			} else {
+				b.Algorithms = args
+			}
+			algorithmAt = here()
 		case "lifetime", "leeway":
 			if err := need(1, 1); err != nil {
 				return nil, err
@@ -233,8 +280,48 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 		}
 	}
 
+	// Exactly one kind of key material; verify_key may join sign_key or
+	// jwks, or stand alone.
+	kinds := map[string]string{}
+	if len(b.Secrets) > 0 {
+		kinds["secret"] = secretAt
+	}
+	if signKeyAt != "" {
+		kinds["sign_key"] = signKeyAt
+	}
+	if jwksAt != "" {
+		kinds["jwks"] = jwksAt
+	}
+	switch {
+	case len(kinds) > 1:
+		var at []string
+		for _, k := range []string{"secret", "sign_key", "jwks"} {
+			if where, ok := kinds[k]; ok {
+				at = append(at, k+" at "+where)
+			}
+		}
+		return nil, fmt.Errorf("jwt backend %q: key material: use one of secret, sign_key or jwks, not %s", name, strings.Join(at, " and "))
+	case len(kinds) == 0 && verifyKeyAt == "":
+		return nil, fmt.Errorf("jwt backend %q: secret: no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key, at %s", name, backendAt)
+	case len(b.Secrets) > 0 && verifyKeyAt != "":
+		return nil, fmt.Errorf("jwt backend %q: verify_key: public keys cannot verify HMAC tokens; rotate secrets by repeating secret, at %s", name, verifyKeyAt)
+	case b.Algorithms != nil && jwksAt == "":
+		return nil, fmt.Errorf("jwt backend %q: algorithm: several algorithms are allowed only with jwks, at %s", name, algorithmAt)
+	}
 	if len(b.Secrets) == 0 {
-		return nil, fmt.Errorf("jwt backend %q: secret: no key material: set a secret of at least 32 random bytes, at %s", name, backendAt)
+		material := "a JWK Set (jwks)"
+		switch {
+		case b.SignKey != nil:
+			material = "the key file of sign_key " + b.SignKey.File
+		case b.JWKS == nil:
+			material = "the key file of verify_key " + b.VerifyKeys[0].File
+		}
+		for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
+			if _, hmac := hmacMinKeyBytes[alg]; hmac {
+				return nil, fmt.Errorf("jwt backend %q: algorithm: %s is HMAC and needs a secret, not %s, at %s", name, alg, material, algorithmAt)
+			}
+		}
+		return b, nil
 	}
 	alg := b.Algorithm
 	if alg == "" {
@@ -367,6 +454,12 @@ func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, err
 	}
 	b := defined[names[0]]
+	switch {
+	case b.JWKS != nil:
+		return nil, h.Errf("jwt_login: jwt backend %q verifies with a remote JWK Set (jwks) and cannot sign tokens", names[0])
+	case len(b.Secrets) == 0 && b.SignKey == nil:
+		return nil, h.Errf("jwt_login: jwt backend %q has only verify_key keys and cannot sign tokens; add a sign_key", names[0])
+	}
 	if len(b.Users) == 0 && b.UsersFile == "" {
 		return nil, h.Errf("jwt_login: jwt backend %q has no users (set users or user), so it cannot log anyone in", names[0])
 	}
@@ -451,6 +544,9 @@ func parseLogout(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	jwt_auth [<matcher>] [<backend>...] {
 //		redirect <login-url>
 //		cache_control off
+//		from_header <Header-Name>
+//		from_query  <param>
+//		require     <claim> <value...>
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
@@ -460,22 +556,44 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	}
 	auth := &Auth{Backends: names}
 	for h.NextBlock(0) {
-		switch h.Val() {
+		setting := h.Val()
+		args := h.RemainingArgs()
+		switch setting {
+		case "from_header", "from_query":
+			if len(args) != 1 {
+				return nil, h.Errf("jwt_auth: %s: expected one %s name", setting, strings.TrimPrefix(setting, "from_"))
+			}
+			target := &auth.FromHeader
+			if setting == "from_query" {
+				target = &auth.FromQuery
+			}
+			if *target != "" {
+				return nil, h.Errf("jwt_auth: %s: set only once", setting)
+			}
+			if setting == "from_header" && strings.EqualFold(args[0], "Authorization") {
+				return nil, h.Errf("jwt_auth: from_header: Authorization is always read; name another header")
+			}
+			*target = args[0]
+		case "require":
+			if len(args) < 2 {
+				return nil, h.Errf("jwt_auth: require: expected <claim> <value...>")
+			}
+			auth.Require = append(auth.Require, Rule{Claim: args[0], Values: args[1:]})
 		case "redirect":
-			if !h.AllArgs(&auth.Redirect) {
+			if len(args) != 1 {
 				return nil, h.Errf("jwt_auth: redirect: expected one login URL")
 			}
+			auth.Redirect = args[0]
 			if _, err := loginRedirectPrefix(auth.Redirect); err != nil {
 				return nil, h.Errf("jwt_auth: redirect: %v", err)
 			}
 		case "cache_control":
-			var v string
-			if !h.AllArgs(&v) || (v != "off" && v != "on") {
+			if len(args) != 1 || (args[0] != "off" && args[0] != "on") {
 				return nil, h.Errf("jwt_auth: cache_control: expected off (or on, the default)")
 			}
-			auth.DisableCacheControl = v == "off"
+			auth.DisableCacheControl = args[0] == "off"
 		default:
-			return nil, h.Errf("jwt_auth: unrecognized subdirective %q", h.Val())
+			return nil, h.Errf("jwt_auth: unrecognized subdirective %q", setting)
 		}
 	}
 	return auth, nil

@@ -1,8 +1,21 @@
 package caddyjwt
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -10,6 +23,18 @@ import (
 // hmacMinKeyBytes is the shortest secret each HMAC algorithm accepts: a key
 // at least as long as the hash output (RFC 7518 §3.2).
 var hmacMinKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
+// asymmetricAlgorithms are the public-key algorithms a backend may use.
+var asymmetricAlgorithms = []string{
+	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+}
+
+// minRSABits is the smallest RSA modulus accepted, from a file or a JWK Set
+// (NIST SP 800-131A; RFC 7518 §3.3 asks for 2048 as well).
+const minRSABits = 2048
+
+// isAlgorithm tells whether alg names an algorithm a backend can use.
+func isAlgorithm(alg string) bool { return slices.Contains(algorithmNames, alg) }
 
 // Secret is one HMAC key of a backend. The first secret of a backend signs
 // new tokens; every secret verifies, which is how secrets are rotated.
@@ -25,6 +50,20 @@ type Secret struct {
 	KeyID string `json:"kid,omitempty"`
 }
 
+// KeyFile is a PEM key file of a backend, and the key ID it goes by.
+type KeyFile struct {
+	// Path of the PEM file. A private key is PKCS#8, PKCS#1 (RSA) or SEC 1
+	// (EC); a public key is PKIX ("PUBLIC KEY"). RSA keys must have at
+	// least 2048 bits; EC keys are P-256, P-384 or P-521. Placeholders are
+	// resolved when the config is loaded. Required.
+	File string `json:"file"`
+
+	// The key ID: written as `kid` into tokens this key signs, and matched
+	// against the `kid` of tokens it verifies. Default: the key's RFC 7638
+	// JWK thumbprint (SHA-256, base64url).
+	KeyID string `json:"kid,omitempty"`
+}
+
 // checkSecret tells whether secret is long enough for alg.
 func checkSecret(alg string, secret []byte) error {
 	if len(secret) == 0 {
@@ -36,24 +75,243 @@ func checkSecret(alg string, secret []byte) error {
 	return nil
 }
 
-// verificationKey is one key a token may be checked against.
-type verificationKey struct {
-	kid string
-	key any
+// keyAlgorithms lists the algorithms a public key can verify; the first is
+// the one a backend uses when `algorithm` is not set. It is nil for a key
+// this plugin does not support.
+func keyAlgorithms(pub crypto.PublicKey) []string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return asymmetricAlgorithms[:6:6] // RS* and PS*; capped so no append can write into the list
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return []string{"ES256"}
+		case elliptic.P384():
+			return []string{"ES384"}
+		case elliptic.P521():
+			return []string{"ES512"}
+		}
+	case ed25519.PublicKey:
+		return []string{"EdDSA"}
+	}
+	return nil
 }
 
+// describeKey names a public key for error messages: "an RSA 2048-bit key".
+func describeKey(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("an RSA %d-bit key", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "an ECDSA " + k.Curve.Params().Name + " key"
+	case ed25519.PublicKey:
+		return "an Ed25519 key"
+	}
+	return fmt.Sprintf("a %T key", pub)
+}
+
+// checkAlgorithm tells whether alg fits pub; the error names both.
+func checkAlgorithm(alg string, pub crypto.PublicKey) error {
+	algs := keyAlgorithms(pub)
+	if slices.Contains(algs, alg) {
+		return nil
+	}
+	return fmt.Errorf("%s does not fit %s (it takes %s)", alg, describeKey(pub), strings.Join(algs, ", "))
+}
+
+// checkPublicKey refuses key types and sizes this plugin does not accept.
+func checkPublicKey(pub crypto.PublicKey) error {
+	if keyAlgorithms(pub) == nil {
+		if k, ok := pub.(*ecdsa.PublicKey); ok {
+			return fmt.Errorf("unsupported EC curve %s; use P-256, P-384 or P-521", k.Curve.Params().Name)
+		}
+		return fmt.Errorf("unsupported key type %T; use RSA, ECDSA or Ed25519", pub)
+	}
+	if k, ok := pub.(*rsa.PublicKey); ok && k.N.BitLen() < minRSABits {
+		return fmt.Errorf("RSA key has %d bits; at least %d are required", k.N.BitLen(), minRSABits)
+	}
+	return nil
+}
+
+// firstPEMBlock finds the first PEM block of data that is not EC
+// parameters (`openssl ecparam -genkey` writes those first) and returns it
+// with the data from that block on, which is what golang-jwt's parsers read.
+func firstPEMBlock(data []byte) (*pem.Block, []byte, error) {
+	for {
+		block, rest := pem.Decode(data)
+		if block == nil {
+			return nil, nil, errors.New("no PEM data found")
+		}
+		if block.Type != "EC PARAMETERS" {
+			return block, data, nil
+		}
+		data = rest
+	}
+}
+
+// parsePrivateKey reads a PEM private key: PKCS#8, PKCS#1 (RSA) or SEC 1 (EC).
+func parsePrivateKey(data []byte) (crypto.Signer, error) {
+	block, data, err := firstPEMBlock(data)
+	if err != nil {
+		return nil, err
+	}
+	var key crypto.PrivateKey
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = jwt.ParseRSAPrivateKeyFromPEM(data)
+	case "EC PRIVATE KEY":
+		key, err = jwt.ParseECPrivateKeyFromPEM(data)
+	case "PRIVATE KEY":
+		// PKCS#8 may hold any of the three; each parser refuses the others.
+		if key, err = jwt.ParseRSAPrivateKeyFromPEM(data); err != nil {
+			if key, err = jwt.ParseECPrivateKeyFromPEM(data); err != nil {
+				if key, err = jwt.ParseEdPrivateKeyFromPEM(data); err != nil {
+					err = errors.New("not an RSA, ECDSA or Ed25519 private key")
+				}
+			}
+		}
+	case "ENCRYPTED PRIVATE KEY":
+		return nil, errors.New("encrypted private keys are not supported; decrypt it with `openssl pkey -in <file> -out <new file>`")
+	case "PUBLIC KEY", "RSA PUBLIC KEY":
+		return nil, errors.New("this is a public key, but a private key is needed to sign (public keys go in verify_key)")
+	default:
+		return nil, fmt.Errorf("PEM block %q is not a private key", block.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("unsupported private key type %T", key)
+	}
+	if err := checkPublicKey(signer.Public()); err != nil {
+		return nil, err
+	}
+	return signer, nil
+}
+
+// parsePublicKey reads a PEM public key (PKIX, or PKCS#1 for RSA). A
+// private key is accepted too, and its public half used, so the old signing
+// key file can serve as a verify_key during a rotation.
+func parsePublicKey(data []byte) (crypto.PublicKey, error) {
+	block, _, err := firstPEMBlock(data)
+	if err != nil {
+		return nil, err
+	}
+	var pub crypto.PublicKey
+	switch block.Type {
+	case "PUBLIC KEY":
+		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	default:
+		signer, err := parsePrivateKey(data)
+		if err != nil {
+			return nil, err
+		}
+		return signer.Public(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPublicKey(pub); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+// loadPrivateKey reads the private key in a PEM file.
+func loadPrivateKey(file string) (crypto.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	key, err := parsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	return key, nil
+}
+
+// loadPublicKey reads the public key in a PEM file.
+func loadPublicKey(file string) (crypto.PublicKey, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	key, err := parsePublicKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	return key, nil
+}
+
+// thumbprint is the RFC 7638 JWK thumbprint of a public key: SHA-256 over
+// the key's required JWK members in lexicographic order, without
+// whitespace, base64url-encoded.
+func thumbprint(pub crypto.PublicKey) (string, error) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	var members string
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		e := big.NewInt(int64(k.E)).Bytes()
+		members = `{"e":"` + b64(e) + `","kty":"RSA","n":"` + b64(k.N.Bytes()) + `"}`
+	case *ecdsa.PublicKey:
+		// The uncompressed point is 0x04 || X || Y, each coordinate padded
+		// to the curve's size, as RFC 7518 §6.2.1.2 wants them.
+		point, err := k.Bytes()
+		if err != nil {
+			return "", err
+		}
+		size := (len(point) - 1) / 2
+		members = `{"crv":"` + k.Curve.Params().Name + `","kty":"EC","x":"` + b64(point[1:1+size]) +
+			`","y":"` + b64(point[1+size:]) + `"}`
+	case ed25519.PublicKey:
+		members = `{"crv":"Ed25519","kty":"OKP","x":"` + b64(k) + `"}`
+	default:
+		return "", fmt.Errorf("no thumbprint for %T", pub)
+	}
+	sum := sha256.Sum256([]byte(members))
+	return b64(sum[:]), nil
+}
+
+// verificationKey is one key a token may be checked against, with the
+// algorithms it may be used with.
+type verificationKey struct {
+	kid  string
+	key  any
+	algs []string
+}
+
+func (k verificationKey) allows(alg string) bool { return slices.Contains(k.algs, alg) }
+
 // keySet is a backend's key material: the one key that signs and every key
-// that verifies, indexed by kid. It is built once at provision and read-only
-// afterwards, so requests share it without locks.
+// that verifies, indexed by kid, plus the remote JWK Set of a jwks backend.
+// The static part is built once at provision and read-only afterwards, so
+// requests share it without locks.
 type keySet struct {
+	// algs are the algorithms a token may use: exactly one, except for a
+	// jwks backend, which may allow several.
+	algs []string
+	// method signs new tokens; nil for a verify-only backend.
 	method  jwt.SigningMethod
-	signKey any // nil for a verify-only backend
+	signKey any
 	signKID string
 
-	keys  []verificationKey
-	byKID map[string]any
-	// anyKey holds every key that a token without kid is tried against.
-	anyKey jwt.VerificationKeySet
+	byKID map[string]verificationKey
+	// anyKey holds, per algorithm, every static key that a token without
+	// kid is tried against.
+	anyKey map[string]jwt.VerificationKeySet
+
+	remote *remoteKeySet // nil unless the backend has jwks
+}
+
+func newKeySet(algs []string) *keySet {
+	return &keySet{
+		algs:   algs,
+		byKID:  make(map[string]verificationKey),
+		anyKey: make(map[string]jwt.VerificationKeySet),
+	}
 }
 
 // newHMACKeySet builds the key set of an HMAC backend from its resolved
@@ -63,7 +321,8 @@ func newHMACKeySet(alg string, secrets []Secret) (*keySet, error) {
 	if method == nil {
 		return nil, fmt.Errorf("unknown algorithm %q", alg)
 	}
-	ks := &keySet{method: method, byKID: make(map[string]any)}
+	ks := newKeySet([]string{alg})
+	ks.method = method
 	for i, s := range secrets {
 		key := []byte(s.Value)
 		if err := checkSecret(alg, key); err != nil {
@@ -72,23 +331,72 @@ func newHMACKeySet(alg string, secrets []Secret) (*keySet, error) {
 		if i == 0 {
 			ks.signKey, ks.signKID = key, s.KeyID
 		}
-		if err := ks.add(s.KeyID, key); err != nil {
+		if err := ks.add(verificationKey{kid: s.KeyID, key: key, algs: ks.algs}); err != nil {
 			return nil, err
 		}
 	}
 	return ks, nil
 }
 
-func (ks *keySet) add(kid string, key any) error {
-	if kid != "" {
-		if _, dup := ks.byKID[kid]; dup {
-			return fmt.Errorf("key ID %q is used twice", kid)
-		}
-		ks.byKID[kid] = key
+// setSigner makes key the signing key, with alg, and adds its public half
+// as a verification key. kid defaults to the key's thumbprint.
+func (ks *keySet) setSigner(alg string, key crypto.Signer, kid string) error {
+	if err := checkAlgorithm(alg, key.Public()); err != nil {
+		return err
 	}
-	ks.keys = append(ks.keys, verificationKey{kid: kid, key: key})
-	ks.anyKey.Keys = append(ks.anyKey.Keys, key)
+	if kid == "" {
+		var err error
+		if kid, err = thumbprint(key.Public()); err != nil {
+			return err
+		}
+	}
+	ks.method = jwt.GetSigningMethod(alg)
+	ks.signKey, ks.signKID = key, kid
+	return ks.add(verificationKey{kid: kid, key: key.Public(), algs: []string{alg}})
+}
+
+// addPublic adds a verification key usable with each of algs that fits
+// it; kid defaults to the key's thumbprint.
+func (ks *keySet) addPublic(pub crypto.PublicKey, kid string, algs []string) error {
+	var fit []string
+	for _, alg := range algs {
+		if checkAlgorithm(alg, pub) == nil {
+			fit = append(fit, alg)
+		}
+	}
+	if len(fit) == 0 {
+		return checkAlgorithm(algs[0], pub)
+	}
+	if kid == "" {
+		var err error
+		if kid, err = thumbprint(pub); err != nil {
+			return err
+		}
+	}
+	return ks.add(verificationKey{kid: kid, key: pub, algs: fit})
+}
+
+func (ks *keySet) add(k verificationKey) error {
+	if k.kid != "" {
+		if _, dup := ks.byKID[k.kid]; dup {
+			return fmt.Errorf("key ID %q is used twice", k.kid)
+		}
+		ks.byKID[k.kid] = k
+	}
+	for _, alg := range k.algs {
+		set := ks.anyKey[alg]
+		set.Keys = append(set.Keys, k.key)
+		ks.anyKey[alg] = set
+	}
 	return nil
+}
+
+// allows tells whether a token may use alg: exactly, case for case.
+func (ks *keySet) allows(alg string) bool {
+	if len(ks.algs) == 1 {
+		return ks.algs[0] == alg
+	}
+	return slices.Contains(ks.algs, alg)
 }
 
 // Errors a key lookup gives; authenticate.go turns them into the
@@ -97,31 +405,60 @@ var (
 	errAlgorithm = errors.New("algorithm not allowed")
 	errCrit      = errors.New("critical header not supported")
 	errUnknownKI = errors.New("unknown key ID")
+	errNoKey     = errors.New("no key to verify with")
 )
 
 // keyfunc gives golang-jwt the key(s) to verify t with. It is the only place
 // where a token's header influences which key is used, so every header rule
-// of RFC 8725 is enforced here: the algorithm must be exactly the backend's,
-// `crit` is refused, and `kid` selects among configured keys only (`jwk`,
+// of RFC 8725 is enforced here: the algorithm must be exactly one the
+// backend allows, `crit` is refused, and `kid` selects among configured or
+// fetched keys only, each of them used only with its own algorithms (`jwk`,
 // `jku`, `x5u` and `x5c` are never looked at).
 func (ks *keySet) keyfunc(t *jwt.Token) (any, error) {
-	if t.Method == nil || t.Method.Alg() != ks.method.Alg() {
+	if t.Method == nil || !ks.allows(t.Method.Alg()) {
 		return nil, errAlgorithm
 	}
 	if _, ok := t.Header["crit"]; ok {
 		return nil, errCrit
 	}
+	alg := t.Method.Alg()
 	kid, present := t.Header["kid"]
 	if !present {
-		if len(ks.anyKey.Keys) == 1 {
-			return ks.anyKey.Keys[0], nil
-		}
-		return ks.anyKey, nil
+		return ks.keysFor(alg)
 	}
-	if s, ok := kid.(string); ok {
-		if key, ok := ks.byKID[s]; ok {
+	s, ok := kid.(string)
+	if !ok {
+		return nil, errUnknownKI
+	}
+	if k, ok := ks.byKID[s]; ok && k.allows(alg) {
+		return k.key, nil
+	}
+	if ks.remote != nil {
+		if key := ks.remote.lookup(s, alg); key != nil {
 			return key, nil
 		}
 	}
 	return nil, errUnknownKI
+}
+
+// keysFor gives every key a token without kid is tried against.
+func (ks *keySet) keysFor(alg string) (any, error) {
+	static := ks.anyKey[alg]
+	if ks.remote == nil {
+		switch len(static.Keys) {
+		case 0:
+			return nil, errNoKey
+		case 1:
+			return static.Keys[0], nil
+		}
+		return static, nil
+	}
+	remote := ks.remote.keysFor(alg)
+	if len(static.Keys)+len(remote) == 0 {
+		return nil, errNoKey
+	}
+	all := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(static.Keys)+len(remote))}
+	all.Keys = append(all.Keys, static.Keys...)
+	all.Keys = append(all.Keys, remote...)
+	return all, nil
 }

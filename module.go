@@ -65,11 +65,37 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Start implements caddy.App; the backends need nothing running.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App: it starts the refreshers of remote key sets.
+func (a *App) Start() error {
+	for _, r := range a.remoteKeySets() {
+		r.run()
+	}
+	return nil
+}
 
-// Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+// Stop implements caddy.App: it stops the refreshers of remote key sets.
+func (a *App) Stop() error {
+	for _, r := range a.remoteKeySets() {
+		r.stopRefresh()
+	}
+	return nil
+}
+
+// Cleanup implements caddy.CleanerUpper. A config that was provisioned
+// but never started (caddy validate, a failed reload) still made its
+// remote key sets; make sure nothing of it keeps running.
+func (a *App) Cleanup() error { return a.Stop() }
+
+// remoteKeySets lists the remote key sets of the backends.
+func (a *App) remoteKeySets() []*remoteKeySet {
+	var sets []*remoteKeySet
+	for _, b := range a.Backends {
+		if b != nil && b.keys != nil && b.keys.remote != nil {
+			sets = append(sets, b.keys.remote)
+		}
+	}
+	return sets
+}
 
 // names lists the backends in a stable order.
 func (a *App) names() []string {
@@ -156,6 +182,7 @@ func (a *App) releaseHashSlot() { <-a.hashSlots }
 
 // Interface guards
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )
