@@ -189,7 +189,6 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	for _, b := range h.backends {
 		id, err := b.Verify(raw)
 		if err == nil {
-			b.metrics.authOK.Inc()
 			// The placeholders are set on a 403 too: the bearer is known,
 			// and the access log should say who was refused.
 			repl.Map(id.replace)
@@ -197,6 +196,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				b.metrics.authForbidden.Inc()
 				return h.fail(w, repl, http.StatusForbidden, "insufficient_scope", reason)
 			}
+			b.metrics.authOK.Inc()
 			if !h.DisableCacheControl {
 				w = &privateResponse{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 			}

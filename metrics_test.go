@@ -79,7 +79,9 @@ const metricsSite = `
 	jwt_login /login api {
 		rate_limit 2 1m
 	}
-	jwt_auth /api/* api admin
+	jwt_auth /api/* api admin {
+		require role admin
+	}
 	respond /api/* "ok"`
 
 func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
@@ -158,11 +160,15 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 			429, []string{loginSeries("api", "rate_limited")}},
 
 		{"a token of the first backend is ok for it", func() *http.Response {
-			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, testSecret, validClaims("alice", nil))))
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, testSecret, validClaims("alice", map[string]any{"role": "admin"}))))
 			return r
 		}, 200, []string{authSeries("api", "ok")}},
+		{"a good token that fails a require line is forbidden, not ok", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, testSecret, validClaims("alice", map[string]any{"role": "user"}))))
+			return r
+		}, 403, []string{authSeries("api", "forbidden")}},
 		{"a token of the second backend is ok for it", func() *http.Response {
-			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, otherSecret, validClaims("root", nil))))
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, otherSecret, validClaims("root", map[string]any{"role": "admin"}))))
 			return r
 		}, 200, []string{authSeries("admin", "ok")}},
 		{"no token", func() *http.Response { r, _ := sendAuth(t, "GET", base+"/api/x", nil); return r },
