@@ -1092,20 +1092,25 @@ func TestLoginLogsForAuditWithoutSecrets(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "caddy.log")
 	accessLog := filepath.Join(dir, "access.log")
+	// Every password, secret and forged token carries the word MARKER, so
+	// no log may contain it at all.
 	const (
-		alicePW   = "alice-secret-password-1"
-		typedPW   = "password-typed-into-username-2"
-		wrongPW   = "wrong-password-3"
+		alicePW   = "MARKERPASS-alice-1"
+		typedPW   = "MARKERPASS-typed-into-username-2"
+		wrongPW   = "MARKERPASS-wrong-3"
 		carolPW   = "carol-pw"
+		secret    = "MARKERSECRET-0123456789-abcdefghijklmnopq"
+		forged    = "MARKERTOKEN"
 		backendID = "api"
 	)
 	users := loginUsersFile(t)
+	globals := loginGlobals("\t\t\tuser alice " + bcryptHashForTest(t, alicePW) + "\n\t\t\tusers " + users + "\n\t\t\tcookie {\n\t\t\t\tinsecure\n\t\t\t}")
 	base := startCaddy(t, `
 	log {
 		output file `+logFile+`
 		format json
 		level DEBUG
-	}`+loginGlobals("\t\t\tuser alice "+bcryptHashForTest(t, alicePW)+"\n\t\t\tusers "+users), `
+	}`+strings.Replace(globals, testSecret, secret, 1), `
 	log {
 		output file `+accessLog+`
 		format json
@@ -1148,6 +1153,26 @@ func TestLoginLogsForAuditWithoutSecrets(t *testing.T) {
 	}
 	// A bad request that carries a password.
 	site.post(jsonType, `{"username":"alice","password":"`+alicePW+`","grant_type":"x"}`, nil)
+	// Tokens jwt_auth refuses, in every place it reads one from.
+	expired := hs256(t, secret, validClaims("alice", map[string]any{
+		"iat": time.Now().Add(-3 * time.Hour).Unix(), "exp": time.Now().Add(-2 * time.Hour).Unix()}))
+	tokens = append(tokens, expired)
+	first := tokens[0][:strings.LastIndex(tokens[0], ".")]
+	for _, r := range []struct {
+		header http.Header
+		status int
+	}{
+		{bearer(forged + "." + forged + "." + forged), 401},
+		{bearer(first + "." + forged + "SIGNATURE"), 401},
+		{bearer(expired), 401},
+		{http.Header{"Authorization": {"Bearer " + tokens[0], "Bearer " + forged}}, 400},
+		{http.Header{"Authorization": {"Bearer " + forged + " " + alicePW}}, 400},
+		{http.Header{"Cookie": {"jwt_api=" + forged + "." + forged + "." + forged}}, 401},
+	} {
+		if resp, body := sendAuth(t, "GET", base+"/api/x", r.header); resp.StatusCode != r.status {
+			t.Fatalf("refused token: status %d, want %d: %s", resp.StatusCode, r.status, body)
+		}
+	}
 
 	raw, lines := readLogLines(t, logFile, "login succeeded", 2)
 	var failed, succeeded []loginLogLine
@@ -1207,16 +1232,23 @@ func TestLoginLogsForAuditWithoutSecrets(t *testing.T) {
 		if len(access) == 0 {
 			t.Fatalf("the access log is empty; the test would prove nothing about it")
 		}
+		// The refused tokens were logged about, at debug level: the check
+		// below covers those lines too.
+		if n := strings.Count(raw, `"msg":"request rejected"`); n != 6 {
+			t.Fatalf("%d 'request rejected' debug lines, want 6; log:\n%s", n, raw)
+		}
 		secrets := map[string]string{
 			"alice's password":                        alicePW,
 			"a password typed as a username":          typedPW,
 			"a wrong password":                        wrongPW,
 			"the disabled user's password":            carolPW,
-			"the backend secret":                      testSecret,
+			"a marker":                                "MARKER",
+			"the backend secret":                      secret,
 			"alice's password hash":                   bcryptHashForTest(t, alicePW),
 			"the signature of the first token":        tokens[0][strings.LastIndex(tokens[0], ".")+1:],
 			"the claims of the second token":          strings.Split(tokens[1], ".")[1],
-			"the secret, base64url (as in some logs)": base64.RawURLEncoding.EncodeToString([]byte(testSecret)),
+			"the signature of an expired token":       expired[strings.LastIndex(expired, ".")+1:],
+			"the secret, base64url (as in some logs)": base64.RawURLEncoding.EncodeToString([]byte(secret)),
 		}
 		for file, content := range map[string]string{"Caddy's log": raw, "the access log": string(access)} {
 			for what, s := range secrets {
