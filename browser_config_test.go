@@ -68,6 +68,7 @@ func TestBrowserCaddyfileErrors(t *testing.T) {
 	}
 	site := withCookie("cookie")
 	brokenPage := tempFile(t, "broken.html", "<p>{{if .Error}}unclosed</p>\n")
+	hugePage := tempFile(t, "huge.html", strings.Repeat("x", maxLoginPageBytes+1))
 	unknownField := tempFile(t, "unknown.html", "<p>{{.Password}}</p>\n")
 
 	tests := []struct {
@@ -110,6 +111,10 @@ func TestBrowserCaddyfileErrors(t *testing.T) {
 			"page /nonexistent", []string{"jwt_login", "page", "/nonexistent/login.html"}},
 		{"page without a file", site, "jwt_login /login {\n\t\tpage\n\t}",
 			"page", []string{"jwt_login", "page"}},
+		{"a login page that is a device, which would be read for ever", site, "jwt_login /login {\n\t\tpage /dev/zero\n\t}",
+			"page /dev/zero", []string{"jwt_login", "page", "/dev/zero is not a regular file"}},
+		{"a login page over 1 MiB", site, "jwt_login /login {\n\t\tpage " + hugePage + "\n\t}",
+			"page " + hugePage, []string{"jwt_login", "page", "larger than 1024 KiB"}},
 
 		{"a logout redirect to another site", site, "jwt_logout /logout {\n\t\tredirect //evil.example\n\t}",
 			"redirect //evil", []string{"jwt_logout", "redirect", "local path"}},
