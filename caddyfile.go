@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -560,8 +562,12 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		args := h.RemainingArgs()
 		switch setting {
 		case "from_header", "from_query":
-			if len(args) != 1 {
+			if len(args) != 1 || args[0] == "" {
 				return nil, h.Errf("jwt_auth: %s: expected one %s name", setting, strings.TrimPrefix(setting, "from_"))
+			}
+			// A name no request can carry would silently never match.
+			if setting == "from_header" && !httpguts.ValidHeaderFieldName(args[0]) {
+				return nil, h.Errf("jwt_auth: from_header: %q is not a valid header name", args[0])
 			}
 			target := &auth.FromHeader
 			if setting == "from_query" {
@@ -575,7 +581,7 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 			*target = args[0]
 		case "require":
-			if len(args) < 2 {
+			if len(args) < 2 || args[0] == "" {
 				return nil, h.Errf("jwt_auth: require: expected <claim> <value...>")
 			}
 			auth.Require = append(auth.Require, Rule{Claim: args[0], Values: args[1:]})
