@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
@@ -439,6 +440,20 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 	tok, err := b.parser.ParseWithClaims(raw, claims, b.keys.keyfunc)
 	if err != nil {
 		return nil, b.reason(tok, claims, err)
+	}
+	// RFC 8725 §3.7: the JSON of a JWS is UTF-8. encoding/json turns invalid
+	// bytes into U+FFFD instead of failing, so different signed bytes could
+	// read as the same user or claim value; such a token is malformed.
+	// The buffer holds any segment of a token within maxTokenBytes, on the
+	// stack: no allocation for the check.
+	var decoded [maxTokenBytes * 3 / 4]byte
+	header, rest, _ := strings.Cut(raw, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	for _, segment := range [...]string{header, payload} {
+		n, err := base64.RawURLEncoding.Decode(decoded[:], []byte(segment))
+		if err != nil || !utf8.Valid(decoded[:n]) {
+			return nil, tokenError("malformed token")
+		}
 	}
 	var id string
 	switch v := claims[b.UserClaim].(type) {
