@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 
@@ -222,7 +221,7 @@ func parsePublicKey(data []byte) (crypto.PublicKey, error) {
 
 // loadPrivateKey reads the private key in a PEM file.
 func loadPrivateKey(file string) (crypto.Signer, error) {
-	data, err := os.ReadFile(file)
+	data, err := readConfigFile(file, maxKeyFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +234,7 @@ func loadPrivateKey(file string) (crypto.Signer, error) {
 
 // loadPublicKey reads the public key in a PEM file.
 func loadPublicKey(file string) (crypto.PublicKey, error) {
-	data, err := os.ReadFile(file)
+	data, err := readConfigFile(file, maxKeyFileBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"os"
 	"path/filepath"
 )
 
@@ -37,33 +36,13 @@ type loginPageData struct {
 // may frame it (clickjacking).
 const loginPageCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 
-// maxLoginPageBytes bounds a login page template, which is read whole.
-const maxLoginPageBytes = 1 << 20
-
 // loadLoginPage reads and parses a login page template. It also runs the
 // template once on sample data, so a template that uses a field that does
 // not exist fails when the config is loaded instead of at the first visitor.
 func loadLoginPage(file string) (*template.Template, error) {
-	// Only a regular file of bounded size: `page /dev/zero` would read
-	// until memory runs out, and opening a FIFO would block for ever.
-	info, err := os.Stat(file)
+	text, err := readConfigFile(file, maxLoginPageBytes)
 	if err != nil {
 		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", file)
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	text, err := io.ReadAll(io.LimitReader(f, maxLoginPageBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(text) > maxLoginPageBytes {
-		return nil, fmt.Errorf("%s is larger than %d KiB", file, maxLoginPageBytes>>10)
 	}
 	tpl, err := template.New(filepath.Base(file)).Parse(string(text))
 	if err != nil {

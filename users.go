@@ -226,7 +226,7 @@ func (s *userStore) load() error {
 		if err != nil {
 			return err
 		}
-		data, err := os.ReadFile(s.file)
+		data, err := readConfigFile(s.file, maxUsersFileBytes)
 		if err != nil {
 			return err
 		}
