@@ -191,7 +191,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if err == nil {
 			// The placeholders are set on a 403 too: the bearer is known,
 			// and the access log should say who was refused.
-			repl.Map(id.replace)
+			repl.Map(id.replacer)
 			if reason := h.authorize(id); reason != "" {
 				b.metrics.authForbidden.Inc()
 				return h.fail(w, repl, http.StatusForbidden, "insufficient_scope", reason)
@@ -352,16 +352,27 @@ func isB64Token(s string) bool {
 		return false
 	}
 	for i := 0; i < end; i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		default:
+		if !b64TokenChars[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// b64TokenChars are the characters of a b64token before its padding; a
+// table, since every byte of every token is looked up in it.
+var b64TokenChars = func() (t [256]bool) {
+	for c := range t {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			continue
+		}
+		t[c] = true
+	}
+	return t
+}()
 
 // isNavigation tells whether a request is a browser loading a page, which
 // may be redirected to a login page: a GET or HEAD whose Sec-Fetch-Mode is
@@ -464,8 +475,8 @@ func isPreflight(r *http.Request) bool {
 		r.Header.Get("Access-Control-Request-Method") != ""
 }
 
-// replace provides the placeholders of an authenticated request. Values are
-// rendered only when something asks for them.
+// replace provides the placeholders of an authenticated request, from the
+// values the identity rendered once.
 func (id *identity) replace(key string) (any, bool) {
 	rest, ok := strings.CutPrefix(key, "http.auth.")
 	if !ok {
@@ -473,19 +484,17 @@ func (id *identity) replace(key string) (any, bool) {
 	}
 	switch rest {
 	case "user.id":
-		return id.userID, true
+		return id.userIDValue, true
 	case "jwt.backend":
-		return id.backend, true
+		return id.backendValue, true
 	}
 	claim, ok := strings.CutPrefix(rest, "user.")
 	if !ok {
 		return nil, false
 	}
-	v, ok := id.claims[claim]
-	if !ok {
-		return nil, false
-	}
-	return claimString(v), true
+	id.renderOnce.Do(id.render)
+	v, ok := id.values[claim]
+	return v, ok
 }
 
 func formatFloat(f float64) string {

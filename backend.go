@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -119,6 +120,17 @@ type Backend struct {
 	logger   *zap.Logger
 	metrics  *backendMetrics
 
+	// validator checks a cached token's exp, nbf and iat with the same
+	// options as the parser, so that both decide alike.
+	validator *jwt.Validator
+	// cache holds the tokens this backend verified; it lives and dies with
+	// this provisioned backend, so a config reload starts it empty.
+	cache *tokenCache
+	// now is the clock tokens are checked against; tests replace it.
+	now func() time.Time
+	// nameValue is the name as a placeholder value, boxed once.
+	nameValue any
+
 	// Reasons about the user claim, built once since they name it.
 	userClaimMissing, userClaimWrongType tokenError
 }
@@ -127,6 +139,8 @@ type Backend struct {
 // parser. Errors name the backend and the setting.
 func (b *Backend) provision(ctx caddy.Context, name string) error {
 	b.name = name
+	b.nameValue = name
+	b.now = time.Now
 	b.logger = ctx.Logger().With(zap.String("backend", name))
 
 	if b.Lifetime < 0 {
@@ -177,13 +191,15 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 		b.users = users
 	}
 
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(b.keys.algs),
+	// The checks that depend on the clock, which a cached token has to
+	// pass again on every request; the rest only on its first.
+	timeOpts := []jwt.ParserOption{
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),
-		jwt.WithJSONNumber(),
+		jwt.WithTimeFunc(b.clock),
 	}
+	opts := append(slices.Clip(timeOpts), jwt.WithValidMethods(b.keys.algs), jwt.WithJSONNumber())
 	if b.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(b.Issuer))
 	}
@@ -191,8 +207,13 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 		opts = append(opts, jwt.WithAudience(b.Audience...))
 	}
 	b.parser = jwt.NewParser(opts...)
+	b.validator = jwt.NewValidator(timeOpts...)
+	b.cache = newTokenCache(defaultCacheEntries, defaultCacheBytes)
 	return nil
 }
+
+// clock is the time tokens are checked against.
+func (b *Backend) clock() time.Time { return b.now() }
 
 // provisionKeys builds the key set from whichever key material is set:
 // secrets, a sign_key, a jwks URL, or verify_keys alone.
@@ -414,11 +435,58 @@ func (b *Backend) canLogin() error {
 	return nil
 }
 
-// identity is what a verified token says about its bearer.
+// identity is what a verified token says about its bearer, prepared once
+// for every request that carries the token: the verified-token cache hands
+// the same identity to all of them, so it is never modified once made.
 type identity struct {
 	backend string
 	userID  string
 	claims  jwt.MapClaims
+	// times are the claims checked against the clock on every request.
+	times tokenTimes
+	// The placeholder values, boxed once: the user ID and the backend
+	// when the identity is made, since every request's access log asks for
+	// the user ID; each top-level claim by name when a placeholder first
+	// asks for one, since most configurations never do.
+	userIDValue, backendValue any
+	renderOnce                sync.Once
+	values                    map[string]any
+	// replacer is id.replace, bound once for Replacer.Map.
+	replacer caddy.ReplacerFunc
+}
+
+// newIdentity prepares the identity of a verified token.
+func (b *Backend) newIdentity(userID string, claims jwt.MapClaims) *identity {
+	id := &identity{
+		backend:      b.name,
+		userID:       userID,
+		claims:       claims,
+		backendValue: b.nameValue,
+	}
+	// The parser has read these already, so they cannot fail here.
+	id.times.exp, _ = claims.GetExpirationTime()
+	id.times.nbf, _ = claims.GetNotBefore()
+	id.times.iat, _ = claims.GetIssuedAt()
+	if v, ok := claims[b.UserClaim].(string); ok && v == userID {
+		id.userIDValue = claims[b.UserClaim]
+	} else {
+		id.userIDValue = userID
+	}
+	id.replacer = id.replace
+	return id
+}
+
+// render prepares the claims' placeholder values; run it once, with
+// renderOnce.
+func (id *identity) render() {
+	id.values = make(map[string]any, len(id.claims))
+	for k, v := range id.claims {
+		if _, ok := v.(string); ok {
+			id.values[k] = v // already boxed in the claims
+			continue
+		}
+		id.values[k] = claimString(v)
+	}
 }
 
 // tokenError is a reason a token was refused; its text goes into the
@@ -431,11 +499,37 @@ func (e tokenError) Error() string { return string(e) }
 const errTokenExpired tokenError = "token expired"
 
 // Verify checks a compact JWS against this backend and returns who it
-// identifies.
+// identifies. A token verified before is taken from the cache, and only
+// its exp, nbf and iat are checked again (see tokenCache).
 func (b *Backend) Verify(raw string) (*identity, error) {
 	if len(raw) > maxTokenBytes {
 		return nil, tokenError("token too large")
 	}
+	// The key set is read before verifying, so that a set replaced
+	// meanwhile makes the entry stale rather than current.
+	var keys *jwkSnapshot
+	if b.keys.remote != nil {
+		keys = b.keys.remote.current.Load()
+	}
+	cached := b.cache.shard(raw)
+	if id := cached.get(raw, keys); id != nil {
+		if b.validator.Validate(&id.times) == nil {
+			return id, nil
+		}
+		// Expired or not yet valid by the clock: verify it from scratch,
+		// so that the refusal reads exactly as it would without a cache.
+		cached.remove(raw, id)
+	}
+	id, err := b.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	cached.put(raw, id, keys)
+	return id, nil
+}
+
+// verify checks a token without the cache.
+func (b *Backend) verify(raw string) (*identity, error) {
 	claims := jwt.MapClaims{}
 	tok, err := b.parser.ParseWithClaims(raw, claims, b.keys.keyfunc)
 	if err != nil {
@@ -468,7 +562,7 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 	if id == "" {
 		return nil, b.userClaimMissing
 	}
-	return &identity{backend: b.name, userID: id, claims: claims}, nil
+	return b.newIdentity(id, claims), nil
 }
 
 // reason turns golang-jwt's error into a short, stable description.

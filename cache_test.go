@@ -1,0 +1,524 @@
+package caddyjwt
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// This file proves that the verified-token cache (cache.go) never changes
+// an accept/reject decision: each test compares what Verify decides with
+// what the uncached check (verify) decides for the same token at the same
+// instant, and checks whether the answer came from the cache.
+
+// cacheEpoch is where the backends' fake clocks start: now, so that the
+// tokens' times are believable, rounded to a second as exp is.
+var cacheEpoch = time.Now().Truncate(time.Second)
+
+// clockedBackend provisions the backend "api" from its JSON and gives it a
+// fake clock that starts at cacheEpoch.
+func clockedBackend(t testing.TB, backendJSON string) (*Backend, *fakeClock) {
+	t.Helper()
+	ctx := provisionBackends(t, `{"backends":{"api":`+backendJSON+`}}`)
+	app, err := loadApp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := app.backend("api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := new(fakeClock)
+	clock.nanos.Store(cacheEpoch.UnixNano())
+	b.now = clock.now
+	return b, clock
+}
+
+const hmacBackendJSON = `{"secrets":[{"value":"` + testSecret + `"}]}`
+
+// verdict is a decision as text: "ok <user>" or the reason of the refusal.
+func verdict(id *identity, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok " + id.userID
+}
+
+// cachedIdentity is the identity the cache holds for raw, or nil.
+func cachedIdentity(b *Backend, raw string) *identity {
+	var keys *jwkSnapshot
+	if b.keys.remote != nil {
+		keys = b.keys.remote.current.Load()
+	}
+	return b.cache.shard(raw).get(raw, keys)
+}
+
+// at is a NumericDate claim d after cacheEpoch.
+func at(d time.Duration) int64 { return cacheEpoch.Add(d).Unix() }
+
+func TestCachedTokenIsCheckedAgainstTheClockOnEveryRequest(t *testing.T) {
+	type step struct {
+		advance time.Duration // moves the clock before the request
+		want    string
+	}
+	// The default leeway is 30 s, on exp, nbf and iat alike.
+	tests := []struct {
+		name   string
+		claims map[string]any
+		steps  []step
+	}{
+		{"an expired cached token is rejected once exp plus the leeway has passed",
+			map[string]any{"sub": "alice", "iat": at(0), "exp": at(time.Minute)},
+			[]step{{0, "ok alice"}, {89 * time.Second, "ok alice"}, {999 * time.Millisecond, "ok alice"}, {time.Millisecond, "token expired"}, {time.Hour, "token expired"}}},
+		{"a token that expires within the leeway is accepted until then",
+			map[string]any{"sub": "alice", "exp": at(-29 * time.Second)},
+			[]step{{0, "ok alice"}, {time.Second, "token expired"}}},
+		{"nbf in the future is still checked for a cached token when the clock steps back",
+			map[string]any{"sub": "alice", "nbf": at(20 * time.Second), "exp": at(time.Hour)},
+			[]step{{0, "ok alice"}, {-10 * time.Second, "ok alice"}, {-time.Second, "token not valid yet"}, {11 * time.Second, "ok alice"}}},
+		{"iat in the future is still checked for a cached token when the clock steps back",
+			map[string]any{"sub": "alice", "iat": at(30 * time.Second), "exp": at(time.Hour)},
+			[]step{{0, "ok alice"}, {-time.Nanosecond, "token issued in the future"}, {time.Nanosecond, "ok alice"}}},
+		{"a fractional exp is read as golang-jwt reads it, to the second",
+			map[string]any{"sub": "alice", "exp": float64(at(0)) + 0.9},
+			[]step{{0, "ok alice"}, {30*time.Second - time.Nanosecond, "ok alice"}, {time.Nanosecond, "token expired"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, clock := clockedBackend(t, hmacBackendJSON)
+			raw := hs256(t, testSecret, tt.claims)
+			var first *identity
+			for i, s := range tt.steps {
+				clock.advance(s.advance)
+				before := cachedIdentity(b, raw)
+				id, err := b.Verify(raw)
+				got := verdict(id, err)
+				if want := verdict(b.verify(raw)); got != want {
+					t.Fatalf("step %d: cached %q, uncached %q", i, got, want)
+				}
+				if got != s.want {
+					t.Fatalf("step %d (clock %+v): %q, want %q", i, time.Unix(0, clock.nanos.Load()).Sub(cacheEpoch), got, s.want)
+				}
+				switch {
+				case err != nil && cachedIdentity(b, raw) != nil:
+					t.Fatalf("step %d: a refused token stayed in the cache", i)
+				case err == nil && cachedIdentity(b, raw) != id:
+					t.Fatalf("step %d: an accepted token is not cached", i)
+				case err == nil && before != nil && id != before:
+					t.Fatalf("step %d: a cached token was verified again", i)
+				}
+				if first == nil {
+					first = id
+				}
+			}
+			if first == nil {
+				t.Fatal("the token was never accepted")
+			}
+		})
+	}
+}
+
+func TestChangedTokenIsNeverServedFromTheCache(t *testing.T) {
+	b, _ := clockedBackend(t, hmacBackendJSON)
+	uncached, _ := clockedBackend(t, hmacBackendJSON)
+	raw := hs256(t, testSecret, validClaims("alice", map[string]any{"role": "user"}))
+	good, err := b.Verify(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	variants := map[string]string{
+		"one character more":  raw + "A",
+		"one character less":  raw[:len(raw)-1],
+		"a trailing dot":      raw + ".",
+		"a leading space":     " " + raw,
+		"the payload doubled": raw[:strings.LastIndexByte(raw, '.')] + strings.Repeat("A", 4) + raw[strings.LastIndexByte(raw, '.'):],
+	}
+	for i := range raw {
+		variants[fmt.Sprintf("character %d changed", i)] = flipChar(raw, i)
+	}
+	accepted := 0
+	for name, changed := range variants {
+		if changed == raw {
+			t.Fatalf("%s: not a change", name)
+		}
+		if cachedIdentity(b, changed) != nil {
+			t.Fatalf("%s: found in the cache", name)
+		}
+		id, err := b.Verify(changed)
+		if got, want := verdict(id, err), verdict(uncached.Verify(changed)); got != want {
+			t.Errorf("%s: %q with the cache, %q without", name, got, want)
+		}
+		if id == good {
+			t.Errorf("%s: answered with the original token's cached identity", name)
+		}
+		if err == nil {
+			// Only the unused low bits of the signature's last
+			// character can change without changing the signature;
+			// golang-jwt accepts that, with or without the cache.
+			accepted++
+		}
+	}
+	if accepted > 1 {
+		t.Errorf("%d changed tokens accepted", accepted)
+	}
+	if id, err := b.Verify(raw); err != nil || id != good {
+		t.Fatalf("the original token is no longer served from the cache: %v", err)
+	}
+}
+
+func TestRefusedTokensAreNotCachedAndCannotEvictGoodOnes(t *testing.T) {
+	b, _ := clockedBackend(t, hmacBackendJSON)
+	b.cache = newTokenCache(4, defaultCacheBytes)
+	raw := hs256(t, testSecret, validClaims("alice", nil))
+	good, err := b.Verify(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := []string{
+		hs256(t, "another-secret-of-forty-bytes-0123456789", validClaims("mallory", nil)),
+		hs256(t, testSecret, validClaims("mallory", map[string]any{"exp": at(-time.Hour)})),
+		hs256(t, testSecret, validClaims("", nil)),
+		"not.a.token",
+	}
+	for i := 0; i < 1000; i++ {
+		bad := refused[i%len(refused)]
+		if i >= len(refused) {
+			bad += strings.Repeat("A", i%7) // a new cache key each time
+		}
+		if _, err := b.Verify(bad); err == nil {
+			t.Fatalf("accepted %q", bad)
+		}
+	}
+	if n := b.cache.len(); n != 1 {
+		t.Fatalf("%d cached tokens, want only the good one", n)
+	}
+	if id, err := b.Verify(raw); err != nil || id != good {
+		t.Fatalf("the good token is no longer cached: %v", err)
+	}
+}
+
+func TestCacheStaysWithinItsBounds(t *testing.T) {
+	big := strings.Repeat("x", maxTokenBytes)
+	tests := []struct {
+		name       string
+		maxEntries int
+		maxBytes   int
+		inserts    int
+		tokenBytes int
+		wantAtMost int
+	}{
+		{"a small cache holds at most its entry bound", 8, defaultCacheBytes, 100, 200, 8},
+		{"the default cache holds at most 10,000 tokens", defaultCacheEntries, defaultCacheBytes, 25_000, 200, 10_000},
+		{"the default cache holds at most 32 MiB worth of 8 KiB tokens", defaultCacheEntries, defaultCacheBytes, 3_000, maxTokenBytes, defaultCacheBytes / entryCost(big)},
+		{"a byte bound smaller than one entry holds nothing", 100, 100, 10, 200, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTokenCache(tt.maxEntries, tt.maxBytes)
+			id := &identity{times: tokenTimes{exp: jwt.NewNumericDate(cacheEpoch.Add(time.Hour))}}
+			for i := 0; i < tt.inserts; i++ {
+				raw := fmt.Sprintf("%08d", i) + big[8:tt.tokenBytes]
+				c.shard(raw).put(raw, id, nil)
+			}
+			n, bytes := 0, 0
+			for i := range c.shards {
+				s := &c.shards[i]
+				n += len(s.entries)
+				sum := 0
+				for raw, e := range s.entries {
+					sum += e.cost
+					if e.cost != entryCost(raw) {
+						t.Fatalf("entry cost %d, want %d", e.cost, entryCost(raw))
+					}
+				}
+				if sum != s.bytes || s.bytes > s.maxBytes || len(s.entries) > s.maxLen {
+					t.Fatalf("shard %d: %d entries, %d bytes counted, %d summed; bounds %d entries, %d bytes",
+						i, len(s.entries), s.bytes, sum, s.maxLen, s.maxBytes)
+				}
+				bytes += sum
+			}
+			if n > tt.wantAtMost || bytes > tt.maxBytes {
+				t.Fatalf("%d entries of %d bytes, want at most %d entries and %d bytes", n, bytes, tt.wantAtMost, tt.maxBytes)
+			}
+			if n < tt.wantAtMost*3/4 {
+				t.Errorf("only %d entries kept; the cache evicts far too eagerly (bound %d)", n, tt.wantAtMost)
+			}
+		})
+	}
+}
+
+func TestEvictionPrefersTokensThatExpireFirst(t *testing.T) {
+	c := newTokenCache(evictionSample, defaultCacheBytes)
+	expired := &identity{times: tokenTimes{exp: jwt.NewNumericDate(cacheEpoch.Add(-time.Hour))}}
+	fresh := &identity{times: tokenTimes{exp: jwt.NewNumericDate(cacheEpoch.Add(time.Hour))}}
+	for i := 0; i < evictionSample-1; i++ {
+		raw := fmt.Sprint("fresh", i)
+		c.shard(raw).put(raw, fresh, nil)
+	}
+	c.shard("expired").put("expired", expired, nil)
+	// The shard is full and the sample is all of it: the expired entry goes.
+	c.shard("new").put("new", fresh, nil)
+	if c.shard("expired").get("expired", nil) != nil {
+		t.Fatal("a fresh token was evicted before an expired one")
+	}
+	if n := c.len(); n != evictionSample {
+		t.Fatalf("%d entries, want %d", n, evictionSample)
+	}
+}
+
+func TestSmallCacheKeepsEveryDecision(t *testing.T) {
+	b, _ := clockedBackend(t, hmacBackendJSON)
+	b.cache = newTokenCache(8, defaultCacheBytes)
+	tokens := make([]string, 40)
+	for i := range tokens {
+		tokens[i] = hs256(t, testSecret, validClaims(fmt.Sprint("user", i), nil))
+	}
+	for round := 0; round < 3; round++ {
+		for i, raw := range tokens {
+			id, err := b.Verify(raw)
+			if got, want := verdict(id, err), fmt.Sprint("ok user", i); got != want {
+				t.Fatalf("round %d, token %d: %q, want %q", round, i, got, want)
+			}
+		}
+		if n := b.cache.len(); n > 8 {
+			t.Fatalf("%d cached tokens, bound 8", n)
+		}
+	}
+}
+
+// TestCacheUnderConcurrentRequests verifies valid, refused and expiring
+// tokens from several goroutines at once on a cache small enough to evict
+// all the time, while the clock moves and placeholders are read; run with
+// -race.
+func TestCacheUnderConcurrentRequests(t *testing.T) {
+	b, clock := clockedBackend(t, hmacBackendJSON)
+	b.cache = newTokenCache(16, defaultCacheBytes)
+	type token struct {
+		raw, want string
+		expires   bool // valid until the clock passes 1 min + leeway
+	}
+	var tokens []token
+	for i := 0; i < 48; i++ {
+		user := fmt.Sprint("user", i)
+		switch i % 4 {
+		case 0, 1:
+			tokens = append(tokens, token{raw: hs256(t, testSecret, validClaims(user, map[string]any{"groups": []string{"a", user}})), want: "ok " + user})
+		case 2:
+			tokens = append(tokens, token{raw: hs256(t, testSecret, map[string]any{"sub": user, "exp": at(time.Minute)}), want: "ok " + user, expires: true})
+		case 3:
+			tokens = append(tokens, token{raw: hs256(t, "another-secret-of-forty-bytes-0123456789", validClaims(user, nil)), want: "signature invalid"})
+		}
+	}
+	const workers, rounds = 4, 300
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				tok := tokens[(w*7+r*5)%len(tokens)]
+				late := time.Unix(0, clock.nanos.Load()).After(cacheEpoch.Add(90 * time.Second))
+				id, err := b.Verify(tok.raw)
+				got := verdict(id, err)
+				switch {
+				case tok.expires && (got == "token expired" || got == tok.want && !late):
+				case got != tok.want:
+					errs <- fmt.Errorf("worker %d round %d: %q, want %q", w, r, got, tok.want)
+					return
+				}
+				if err == nil {
+					if v, ok := id.replace("http.auth.user.sub"); !ok || v != strings.TrimPrefix(tok.want, "ok ") {
+						errs <- fmt.Errorf("placeholder sub = %v", v)
+						return
+					}
+					id.replace("http.auth.user.groups")
+				}
+			}
+		}(w)
+	}
+	for i := 0; i < 20; i++ {
+		clock.advance(5 * time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := b.cache.len(); n > 16 {
+		t.Fatalf("%d cached tokens, bound 16", n)
+	}
+}
+
+// reloadCaddy loads a new config into the running Caddy on the same
+// address, as `caddy reload` does.
+func reloadCaddy(t *testing.T, base, globals, site string) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := adapt(caddyfileFor(u.Port(), globals, site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("reloading: %v", err)
+	}
+	// The old config's server closes its idle connections.
+	client.CloseIdleConnections()
+}
+
+// TestConfigReloadEmptiesTheCache: the cache belongs to the provisioned
+// backend, so a reload that drops a key drops its tokens' cached
+// verifications with it.
+func TestConfigReloadEmptiesTheCache(t *testing.T) {
+	k := testKeys(t)
+	current := keyFile(t, "current.pem", pemPrivate(t, k.p256, "pkcs8"))
+	previous := keyFile(t, "previous.pub.pem", pemPublic(t, k.p256Other.Public()))
+	const newer = "newer-secret-0123456789-0123456789-abcdef"
+	const site = `
+	jwt_auth
+	respond "{http.auth.user.id}"`
+	claims := func(sub string) map[string]any { return validClaims(sub, nil) }
+	tests := []struct {
+		name          string
+		before, after string // the backend's key lines
+		rotated, kept string // tokens of the removed key and of a kept one
+		reason        string // why the rotated-out token is refused
+	}{
+		{"a verify_key removed by a reload no longer verifies its cached tokens",
+			"sign_key " + current + "\n verify_key " + previous, "sign_key " + current,
+			signToken(t, "ES256", k.p256Other, map[string]any{"kid": joseThumbprint(t, k.p256Other.Public())}, claims("old")),
+			signToken(t, "ES256", k.p256, map[string]any{"kid": joseThumbprint(t, k.p256.Public())}, claims("new")),
+			"unknown key ID"},
+		{"a secret removed by a reload no longer verifies its cached tokens",
+			"secret " + newer + "\n secret " + testSecret, "secret " + newer,
+			hs256(t, testSecret, claims("old")), signToken(t, "HS256", []byte(newer), nil, claims("new")),
+			"signature invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			globals := func(keys string) string { return "jwt {\n backend api {\n " + keys + "\n }\n }" }
+			base := startCaddy(t, globals(tt.before), site)
+			for i := 0; i < 2; i++ {
+				for _, tok := range []string{tt.rotated, tt.kept} {
+					if resp, body := sendAuth(t, "GET", base+"/", bearer(tok)); resp.StatusCode != 200 {
+						t.Fatalf("before the reload: %d %q %s", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
+					}
+				}
+			}
+			old := runningJWTApp(t).Backends["api"]
+			if cachedIdentity(old, tt.rotated) == nil || cachedIdentity(old, tt.kept) == nil {
+				t.Fatal("the tokens were not cached before the reload")
+			}
+
+			reloadCaddy(t, base, globals(tt.after), site)
+			b := runningJWTApp(t).Backends["api"]
+			if b == old || b.cache == old.cache || b.cache.len() != 0 {
+				t.Fatalf("after the reload the backend's cache holds %d tokens; want a new, empty one", b.cache.len())
+			}
+			for i := 0; i < 2; i++ {
+				resp, _ := sendAuth(t, "GET", base+"/", bearer(tt.rotated))
+				if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != challengeFor("api", "invalid_token", tt.reason) {
+					t.Fatalf("token of the removed key after the reload: %d %s", resp.StatusCode, got)
+				}
+				if resp, body := sendAuth(t, "GET", base+"/", bearer(tt.kept)); resp.StatusCode != 200 || body != "new" {
+					t.Fatalf("token of the kept key after the reload: %d %q", resp.StatusCode, body)
+				}
+			}
+		})
+	}
+}
+
+// TestJWKSCachedTokenFollowsTheKeySet: a cached verification is tied to
+// the JWK Set it was made with; once the set is fetched again, the token is
+// verified against the new one, so a withdrawn key stops at once.
+func TestJWKSCachedTokenFollowsTheKeySet(t *testing.T) {
+	k := testKeys(t)
+	clock := withJWKSTiming(t, nil)
+	srv := newJWKSServer(t, jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256"), sigJWK(k.ed.Public(), "c", "EdDSA")))
+	base := startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite)
+	b := runningJWTApp(t).Backends["idp"]
+	tokA := signToken(t, "ES256", k.p256, map[string]any{"kid": "a"}, idpClaims("alice"))
+	tokB := signToken(t, "RS256", k.rsa, map[string]any{"kid": "b"}, idpClaims("bob"))
+	tokC := signToken(t, "EdDSA", k.ed, map[string]any{"kid": "c"}, idpClaims("carol"))
+	want := func(step, tok string, status int, reason string) {
+		t.Helper()
+		got, challenge := apiStatus(t, base, tok)
+		if got != status || (reason != "" && challenge != challengeFor("idp", "invalid_token", reason)) {
+			t.Fatalf("%s: %d %s, want %d %s", step, got, challenge, status, reason)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		want("key a published", tokA, 200, "")
+		want("key c published", tokC, 200, "")
+	}
+	if cachedIdentity(b, tokA) == nil || cachedIdentity(b, tokC) == nil {
+		t.Fatal("the tokens were not cached")
+	}
+
+	// The provider withdraws a and adds b; b's first token fetches the set.
+	srv.serve(200, jwkSet(t, sigJWK(k.rsa.Public(), "b", "RS256"), sigJWK(k.ed.Public(), "c", "EdDSA")))
+	clock.advance(time.Minute)
+	want("new key b", tokB, 200, "")
+	if cachedIdentity(b, tokA) != nil || cachedIdentity(b, tokC) != nil {
+		t.Fatal("cached verifications survived a new key set")
+	}
+	want("withdrawn key a", tokA, 401, "unknown key ID")
+	want("withdrawn key a, again", tokA, 401, "unknown key ID")
+	// c is still published: its token is verified against the new set and
+	// cached again.
+	want("kept key c", tokC, 200, "")
+	if cachedIdentity(b, tokC) == nil {
+		t.Fatal("the token of the kept key was not cached again")
+	}
+}
+
+// TestCachedTokenStillMeetsEachHandlersRequire: require is the handler's,
+// checked on every request, and the placeholders of a cached token are the
+// same as those of its first request.
+func TestCachedTokenStillMeetsEachHandlersRequire(t *testing.T) {
+	base := startCaddy(t, singleBackend, `
+	route /admin/* {
+		jwt_auth {
+			require role admin
+		}
+	}
+	route /any/* {
+		jwt_auth
+	}
+	respond "{http.auth.user.id} {http.auth.user.role} {http.auth.user.groups} {http.auth.user.level} {http.auth.jwt.backend}"`)
+	user := hs256(t, testSecret, validClaims("ursula", map[string]any{"role": "user", "groups": []string{"a", "b"}, "level": 1e21}))
+	admin := hs256(t, testSecret, validClaims("ada", map[string]any{"role": "admin", "groups": []string{}, "level": 3}))
+	tests := []struct {
+		path, token string
+		status      int
+		body        string
+	}{
+		{"/any/", user, 200, "ursula user a,b 1000000000000000000000 api"},
+		{"/admin/", user, 403, ""},
+		{"/admin/", admin, 200, "ada admin  3 api"},
+		{"/any/", admin, 200, "ada admin  3 api"},
+	}
+	for round := 0; round < 3; round++ {
+		for _, tt := range tests {
+			resp, body := sendAuth(t, "GET", base+tt.path, bearer(tt.token))
+			if resp.StatusCode != tt.status || (tt.status == 200 && body != tt.body) {
+				t.Fatalf("round %d, %s: %d %q, want %d %q", round, tt.path, resp.StatusCode, body, tt.status, tt.body)
+			}
+		}
+	}
+	b := runningJWTApp(t).Backends["api"]
+	if cachedIdentity(b, user) == nil || cachedIdentity(b, admin) == nil {
+		t.Fatal("the tokens were not cached")
+	}
+}
