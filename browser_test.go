@@ -742,15 +742,11 @@ func TestDemoBrowserFlow(t *testing.T) {
 	}
 }
 
-// TestProtectAStaticSiteRecipe runs the "Protect a static site" recipe as
-// the documentation prints it (README.md once it has the recipe, else
-// docs/browsers.md) and checks that it does what the text says.
+// TestProtectAStaticSiteRecipe runs the README's "Protect a static site"
+// recipe as printed and checks that it does what the text says.
 func TestProtectAStaticSiteRecipe(t *testing.T) {
 	const heading = "### Protect a static site"
-	doc := "README.md"
-	if !strings.Contains(readFile(t, doc), "\n"+heading+"\n") {
-		doc = "docs/browsers.md"
-	}
+	const doc = "README.md"
 	blocks := fencedBlocks(section(t, readFile(t, doc), heading), "caddyfile")
 	if len(blocks) != 1 {
 		t.Fatalf("%s: the recipe should have one Caddyfile, has %d", doc, len(blocks))

@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,11 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
@@ -32,6 +36,10 @@ const (
 	demoUser     = "demo"
 	demoPassword = "demo-password"
 	demoPort     = "8080"
+
+	// demoEdDSAHeader is the header of the demo-ed backend's tokens: the
+	// kid is the RFC 7638 thumbprint of testdata/demo-ed25519.pem.
+	demoEdDSAHeader = `{"alg":"EdDSA","kid":"B0pMoA6zPKAfGSRbECbKXxEflb6g4zoFxeOabf_nlt8","typ":"JWT"}`
 )
 
 // TestQuickStart builds ./cmd/caddy, checks Caddyfile.example with `caddy
@@ -42,13 +50,17 @@ func TestQuickStart(t *testing.T) {
 		t.Skip("builds ./cmd/caddy and runs the demo; skipped with -short")
 	}
 	readme := readFile(t, "README.md")
+	quickStart := section(t, readme, "## Quick start")
 	for _, cmd := range []string{
 		"go run ./cmd/caddy run --config Caddyfile.example",
 		"go test ./...",
 	} {
-		if !strings.Contains(section(t, readme, "## Quick start"), "\n"+cmd+"\n") {
+		if !strings.Contains(quickStart, "\n"+cmd+"\n") {
 			t.Errorf("README's quick start no longer has the command %q", cmd)
 		}
+	}
+	if !strings.Contains(quickStart, "`"+demoEdDSAHeader+"`") {
+		t.Errorf("README's quick start no longer shows the EdDSA token header %s", demoEdDSAHeader)
 	}
 
 	bin := buildCaddy(t)
@@ -183,6 +195,21 @@ func curlSession(t *testing.T, base string) {
 		t.Errorf("wrong password: %d %s", resp.StatusCode, body)
 	}
 
+	// The same login at /auth/eddsa/login, and the API with its token.
+	resp, body = do(t, "POST", base+"/auth/eddsa/login", form, "username="+demoUser+"&password="+demoPassword)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("EdDSA login: %d %s", resp.StatusCode, body)
+	}
+	edToken := jsonField(t, body, "token")
+	header, err := base64.RawURLEncoding.DecodeString(edToken[:strings.IndexByte(edToken, '.')])
+	if err != nil || string(header) != demoEdDSAHeader {
+		t.Errorf("EdDSA token header = %s (%v), want the README's %s", header, err, demoEdDSAHeader)
+	}
+	resp, body = do(t, "GET", base+"/api/me", map[string]string{"Authorization": "Bearer " + edToken}, "")
+	if resp.StatusCode != http.StatusOK || body != `{"user":"demo","role":"admin","backend":"demo-ed"}` {
+		t.Errorf("API with the EdDSA token: %d %s", resp.StatusCode, body)
+	}
+
 	// The static page at / is public and shows the same session.
 	resp, body = do(t, "GET", base+"/", nil, "")
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
@@ -195,18 +222,62 @@ func curlSession(t *testing.T, base string) {
 	}
 }
 
+// readmeCaddyfileSections are the README sections that show one complete
+// Caddyfile each; TestREADMECaddyfilesAdapt adapts them with every other
+// ```caddyfile block.
+var readmeCaddyfileSections = []string{
+	"#### `secret <value> [<kid>]`",
+	"#### `rate_limit <count> <window>`",
+	"## JSON config",
+	"### Protect a static site",
+	"### Pass the user to a proxied app",
+	"### JSON error bodies",
+	"### Accept tokens from a fastapi-users app",
+	"### Verify tokens from an OIDC provider",
+	"### Rotate signing keys without downtime",
+	"### Role-based access",
+	"### Logs",
+	"### Metrics",
+}
+
 // TestREADMECaddyfilesAdapt adapts every ```caddyfile block of the README,
 // and checks that the JSON config section shows what `caddy adapt` prints
 // for its Caddyfile.
 func TestREADMECaddyfilesAdapt(t *testing.T) {
 	readme := readFile(t, "README.md")
-	blocks := fencedBlocks(readme, "caddyfile")
-	if len(blocks) < 8 {
-		t.Fatalf("found only %d caddyfile blocks in the README", len(blocks))
+	for _, heading := range readmeCaddyfileSections {
+		if n := len(fencedBlocks(section(t, readme, heading), "caddyfile")); n != 1 {
+			t.Errorf("README section %q has %d caddyfile blocks, want 1", heading, n)
+		}
 	}
+	blocks := fencedBlocks(readme, "caddyfile")
 	for i, b := range blocks {
 		if _, err := adapt(b); err != nil {
 			t.Errorf("README caddyfile block %d does not adapt: %v\n%s", i+1, err, b)
+		}
+	}
+	// A complete Caddyfile fenced under another name would escape this
+	// test; the syntax summaries, which do not adapt, have <placeholders>.
+	for _, lang := range []string{"", "text", "caddy", "Caddyfile"} {
+		for _, b := range fencedBlocks(readme, lang) {
+			if strings.HasPrefix(b, "{\n") && strings.Contains(b, "\tjwt {\n") && !strings.Contains(b, "<") {
+				t.Errorf("a Caddyfile in the README is fenced as %q, not caddyfile, so it is not tested:\n%s", lang, b)
+			}
+		}
+	}
+
+	// The static site recipe leaves out the site's braces, which Caddy
+	// allows for a lone site; it must still be the site it describes.
+	static := fencedBlocks(section(t, readme, "### Protect a static site"), "caddyfile")
+	if len(static) == 1 {
+		cfg, err := adapt(static[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"handler":"jwt_login"`, `"handler":"jwt_auth"`, `"redirect":"/login"`, `"handler":"file_server"`, `"cookie":{}`, `"example.com"`} {
+			if !strings.Contains(string(cfg), want) {
+				t.Errorf("the static site recipe adapts to a config without %s:\n%s", want, cfg)
+			}
 		}
 	}
 
@@ -602,4 +673,275 @@ func logHasLine(log string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestREADMEConfigurationErrors checks the README's table of configuration
+// errors against Caddy: each message in it is what adapting or loading a
+// config with that mistake reports, and each message has a config here.
+// File paths in the messages are the README's; the test writes its own
+// files and reads their paths back as the README's.
+func TestREADMEConfigurationErrors(t *testing.T) {
+	k := testKeys(t)
+	hash := bcryptHashForTest(t, "pw")
+	secret := "secret " + testSecret
+	backend := func(name string, lines ...string) string { return jwtOption(backendBlock(name, lines...)) }
+	api := backend("api", secret)
+
+	// A file the README names, as the test provides it: with content, or
+	// missing.
+	type file struct {
+		readme, content string
+		missing         bool
+	}
+	rsaKey := file{readme: "/etc/caddy/jwt.pem", content: pemPrivate(t, k.rsa, "pkcs8")}
+	tests := []struct {
+		globals, site string
+		files         []file
+		env           map[string]string
+		message       string // as the README prints it, without a trailing " ..."
+	}{
+		{backend("api", secret, "foo 1"), "respond ok", nil, nil,
+			`jwt backend "api": foo: unrecognized subdirective`},
+		{api, "jwt_auth {\n\t\tfoo\n\t}", nil, nil,
+			`jwt_auth: unrecognized subdirective "foo"`},
+		{backend("api", secret, "lifetime"), "respond ok", nil, nil,
+			`jwt backend "api": lifetime: wrong number of arguments (0)`},
+		{api + api, "respond ok", nil, nil,
+			`jwt backend "api" is defined twice`},
+		{backend("a/b", secret), "respond ok", nil, nil,
+			`jwt: backend: backend name "a/b" may only contain letters, digits, '-', '_' and '.'`},
+		{backend("api", "lifetime 1h"), "respond ok", nil, nil,
+			`jwt backend "api": secret: no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key`},
+		{backend("api", secret, "sign_key /etc/caddy/jwt.pem"), "respond ok", nil, nil,
+			`jwt backend "api": key material: use one of secret, sign_key or jwks, not secret at Caddyfile:N and sign_key at Caddyfile:N`},
+		{backend("api", "secret 12345"), "respond ok", nil, nil,
+			`jwt backend "api": secret: secret is 5 bytes; HS256 needs at least 32 (RFC 7518 §3.2)`},
+		{backend("api", "secret {env.JWT_SECRET}"), "jwt_auth", nil, map[string]string{"JWT_SECRET": ""},
+			`jwt backend "api": secret: evaluated placeholder {env.JWT_SECRET} is empty`},
+		{backend("api", secret+" 2026", "secret other-"+testSecret+" 2026"), "respond ok", nil, nil,
+			`jwt backend "api": secret: key ID "2026" is used twice`},
+		{backend("api", secret, "verify_key /etc/caddy/old.pem"), "respond ok", nil, nil,
+			`jwt backend "api": verify_key: public keys cannot verify HMAC tokens; rotate secrets by repeating secret`},
+		{backend("api", secret, "algorithm HS999"), "respond ok", nil, nil,
+			`jwt backend "api": algorithm: unknown algorithm "HS999"; use one of HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA`},
+		{backend("api", secret, "algorithm RS256"), "respond ok", nil, nil,
+			`jwt backend "api": algorithm: RS256 does not fit an HMAC secret; use HS256, HS384 or HS512`},
+		{backend("api", "sign_key /etc/caddy/jwt.pem", "algorithm HS256"), "jwt_auth", nil, nil,
+			`jwt backend "api": algorithm: HS256 is HMAC and needs a secret, not the key file of sign_key /etc/caddy/jwt.pem`},
+		{backend("api", "sign_key /etc/caddy/jwt.pem", "algorithm ES256"), "jwt_auth", []file{rsaKey}, nil,
+			`jwt backend "api": algorithm: ES256 does not fit an RSA 2048-bit key (it takes RS256, RS384, RS512, PS256, PS384, PS512) (sign_key /etc/caddy/jwt.pem)`},
+		{backend("api", "sign_key /etc/caddy/jwt.pem", "algorithm RS256 PS256"), "jwt_auth", nil, nil,
+			`jwt backend "api": algorithm: several algorithms are allowed only with jwks`},
+		{backend("api", "sign_key /etc/caddy/jwt.pem"), "jwt_auth",
+			[]file{{readme: "/etc/caddy/jwt.pem", content: pemPrivate(t, k.rsa1024, "pkcs1")}}, nil,
+			`jwt backend "api": sign_key: /etc/caddy/jwt.pem: RSA key has 1024 bits; at least 2048 are required`},
+		{backend("api", "sign_key /etc/caddy/jwt.pem"), "jwt_auth",
+			[]file{{readme: "/etc/caddy/jwt.pem", content: pemPublic(t, k.p256.Public())}}, nil,
+			`jwt backend "api": sign_key: /etc/caddy/jwt.pem: this is a public key, but a private key is needed to sign (public keys go in verify_key)`},
+		{backend("api", "sign_key /etc/caddy/jwt.pem", "verify_key /etc/caddy/old.pem"), "jwt_auth",
+			[]file{rsaKey, {readme: "/etc/caddy/old.pem", content: pemPublic(t, k.p256.Public())}}, nil,
+			`jwt backend "api": verify_key: RS256 does not fit an ECDSA P-256 key (it takes ES256) (/etc/caddy/old.pem)`},
+		{backend("api", "sign_key /etc/caddy/jwt.pem"), "jwt_auth", []file{{readme: "/etc/caddy/jwt.pem", missing: true}}, nil,
+			`jwt backend "api": sign_key: stat /etc/caddy/jwt.pem: no such file or directory`},
+		{backend("idp", "jwks http://sso.example.com/certs"), "jwt_auth", nil, nil,
+			`jwt backend "idp": jwks: "http://sso.example.com/certs": plain http is allowed only to a loopback address; use https`},
+		{backend("api", secret, "lifetime 0s"), "respond ok", nil, nil,
+			`jwt backend "api": lifetime: must be positive, got 0s`},
+		{backend("api", secret, "users /etc/caddy/users"), "jwt_auth", []file{{readme: "/etc/caddy/users", missing: true}}, nil,
+			`jwt backend "api": users: stat /etc/caddy/users: no such file or directory`},
+		{backend("api", secret, "users /etc/caddy/users"), "jwt_auth",
+			[]file{{readme: "/etc/caddy/users", content: "alice:" + hash + "\n\nbob has no colon\n"}}, nil,
+			`jwt backend "api": users: /etc/caddy/users:3: expected <username>:<hash>`},
+		{backend("api", secret, "user bob $apr1$r31.....$HqJZimcKQFAMYayBlzkrA/"), "respond ok", nil, nil,
+			`jwt backend "api": user: user "bob": unsupported password hash (only bcrypt and argon2id are accepted); make a bcrypt hash with`},
+		{backend("api", secret, "user bob "+hash, "user bob "+hash), "respond ok", nil, nil,
+			`jwt backend "api": user: user "bob" is defined twice`},
+		{backend("api", secret, "user bob "+hash+" sub=root"), "respond ok", nil, nil,
+			`jwt backend "api": user: user "bob": claim "sub" is reserved and cannot be set per user`},
+		{backend("api", secret, "cookie {\n\t\t\t\tsame_site none\n\t\t\t\tinsecure\n\t\t\t}"), "respond ok", nil, nil,
+			`jwt backend "api": cookie: same_site none needs the Secure attribute, which insecure removes; browsers drop such cookies`},
+		{"", "jwt_auth", nil, nil,
+			`jwt_auth: no jwt backends are defined; declare them in the global jwt option`},
+		{api, "jwt_auth b", nil, nil,
+			`jwt_auth: unknown jwt backend "b" (defined: api)`},
+		{backend("a", secret) + backend("b", secret), "jwt_auth", nil, nil,
+			`jwt_auth: name a backend; 2 are defined (a, b)`},
+		{api, "jwt_login", nil, nil,
+			`jwt_login: jwt backend "api" has no users (set users or user), so it cannot log anyone in`},
+		{backend("idp", "jwks https://127.0.0.1:1/certs", "user bob "+hash), "jwt_login", nil, nil,
+			`jwt_login: jwt backend "idp" verifies with a remote JWK Set (jwks) and cannot sign tokens`},
+		{backend("api", "verify_key /etc/caddy/old.pem", "user bob "+hash), "jwt_login", nil, nil,
+			`jwt_login: jwt backend "api" has only verify_key keys and cannot sign tokens; add a sign_key`},
+		{backend("api", secret, "user bob "+hash), "jwt_login {\n\t\trate_limit 0 1m\n\t}", nil, nil,
+			`jwt_login: rate_limit: count must be a positive whole number, got "0"`},
+		{backend("api", secret, "user bob "+hash), "jwt_login {\n\t\tpage /etc/caddy/login.html\n\t}",
+			[]file{{readme: "/etc/caddy/login.html", missing: true}}, nil,
+			`jwt_login: page: stat /etc/caddy/login.html: no such file or directory`},
+		{api, "jwt_auth {\n\t\trequire role\n\t}", nil, nil,
+			`jwt_auth: require: expected <claim> <value...>`},
+		{api, "jwt_auth {\n\t\tfrom_header Authorization\n\t}", nil, nil,
+			`jwt_auth: from_header: Authorization is always read; name another header`},
+		{api, "jwt_auth {\n\t\tredirect login\n\t}", nil, nil,
+			`jwt_auth: redirect: "login" must be a local path (/login) or an absolute http(s) URL`},
+		{api, "jwt_logout {\n\t\tredirect https://evil.example/\n\t}", nil, nil,
+			`jwt_logout: redirect: "https://evil.example/" must be a local path such as /login`},
+	}
+
+	lines := regexp.MustCompile(`Caddyfile:\d+`)
+	normalize := func(s string) string { return lines.ReplaceAllString(s, "Caddyfile:N") }
+
+	// The messages of the README's table, in the table's order.
+	var documented []string
+	for _, l := range strings.Split(section(t, readFile(t, "README.md"), "### Configuration errors"), "\n") {
+		cells := strings.Split(strings.TrimSuffix(l, " |"), " | ")
+		last := cells[len(cells)-1]
+		if !strings.HasPrefix(l, "| ") || !strings.HasPrefix(last, "`") {
+			continue
+		}
+		documented = append(documented, normalize(strings.TrimSuffix(strings.Trim(last, "`"), " ...")))
+	}
+	tested := map[string]bool{}
+	for _, tt := range tests {
+		tested[tt.message] = true
+	}
+	for _, m := range documented {
+		if !tested[m] {
+			t.Errorf("the README documents a configuration error this test has no config for:\n%s", m)
+		}
+	}
+
+	for _, tt := range tests {
+		t.Run(tt.message, func(t *testing.T) {
+			if !slices.Contains(documented, tt.message) {
+				t.Errorf("the README's table lacks this message")
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			globals, site := tt.globals, tt.site
+			var back []string // test path, README path
+			dir := t.TempDir()
+			for i, f := range tt.files {
+				p := filepath.Join(dir, fmt.Sprintf("%d-%s", i, filepath.Base(f.readme)))
+				if !f.missing {
+					if err := os.WriteFile(p, []byte(f.content), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				globals = strings.ReplaceAll(globals, f.readme, p)
+				site = strings.ReplaceAll(site, f.readme, p)
+				back = append(back, p, f.readme)
+			}
+			err := loadError(t, globals, site)
+			if err == nil {
+				t.Fatal("the config loaded")
+			}
+			got := normalize(strings.NewReplacer(back...).Replace(err.Error()))
+			if !strings.Contains(got, tt.message) {
+				t.Errorf("Caddy says:\n%s", got)
+			}
+		})
+	}
+}
+
+// TestREADMELinks follows every link of the README to a heading of its own
+// or a file of the repository, so renaming a heading or moving a file
+// cannot leave the table of contents or a cross-reference dangling.
+func TestREADMELinks(t *testing.T) {
+	readme := readFile(t, "README.md")
+	anchors := map[string]bool{}
+	seen := map[string]int{}
+	var prose []string // the lines outside fenced code
+	fenced := false
+	for _, l := range strings.Split(readme, "\n") {
+		if strings.HasPrefix(l, "```") {
+			fenced = !fenced
+			continue
+		}
+		if fenced {
+			continue
+		}
+		prose = append(prose, l)
+		if level := len(l) - len(strings.TrimLeft(l, "#")); level > 0 && strings.HasPrefix(l[level:], " ") {
+			slug := githubSlug(l[level+1:])
+			if n := seen[slug]; n > 0 {
+				anchors[fmt.Sprintf("%s-%d", slug, n)] = true
+			} else {
+				anchors[slug] = true
+			}
+			seen[slug]++
+		}
+	}
+	links := regexp.MustCompile(`\]\(([^)\s]+)\)`).FindAllStringSubmatch(strings.Join(prose, "\n"), -1)
+	if len(links) < 40 {
+		t.Fatalf("found only %d links in the README", len(links))
+	}
+	for _, m := range links {
+		target := m[1]
+		switch {
+		case strings.HasPrefix(target, "https://"), strings.HasPrefix(target, "http://"):
+		case strings.HasPrefix(target, "#"):
+			if !anchors[target[1:]] {
+				t.Errorf("the README links to %s, which no heading makes", target)
+			}
+		default:
+			if _, err := os.Stat(target); err != nil {
+				t.Errorf("the README links to %s: %v", target, err)
+			}
+		}
+	}
+}
+
+// githubSlug is the anchor GitHub makes for a heading: lower case, code
+// spans as their text, punctuation other than '-' and '_' dropped, spaces
+// turned into '-'.
+func githubSlug(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(heading) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-', r == '_', unicode.IsLetter(r), unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// TestREADMELoginPageTemplate loads the README's example login page as a
+// `page` file, and checks that its table of template fields names exactly
+// the fields a page gets.
+func TestREADMELoginPageTemplate(t *testing.T) {
+	sec := section(t, readFile(t, "README.md"), "#### `page <file>`")
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `\\{\\{\\.(\\w+)\\}\\}` \\|").FindAllStringSubmatch(sec, -1) {
+		documented = append(documented, m[1])
+	}
+	var fields []string
+	for f := range reflect.TypeFor[loginPageData]().Fields() {
+		fields = append(fields, f.Name)
+	}
+	if !reflect.DeepEqual(documented, fields) {
+		t.Errorf("the README documents the fields %v; a page gets %v", documented, fields)
+	}
+
+	examples := fencedBlocks(sec, "html")
+	if len(examples) != 1 {
+		t.Fatalf("the page section should have one html example, has %d", len(examples))
+	}
+	page, err := loadLoginPage(tempFile(t, "login.html", examples[0]))
+	if err != nil {
+		t.Fatalf("the README's example page does not load: %v", err)
+	}
+	var out bytes.Buffer
+	data := loginPageData{Action: "/login", Redirect: "/private/?a=1&b=2", Error: "Wrong username or password.", Username: `<script>"x"`, Backend: "site"}
+	if err := page.Execute(&out, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`action="/login"`, `name="redirect" value="/private/?a=1&amp;b=2"`, `Wrong username or password.`,
+		`name="username" value="&lt;script&gt;&#34;x&#34;"`, `name="password" type="password"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the example page does not render %s:\n%s", want, out.String())
+		}
+	}
 }

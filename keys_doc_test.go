@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,37 +12,26 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// keysDoc is the text that holds the keys recipes: the README once they are
-// folded into it, docs/keys.md until then.
+// keysDoc is the README, which holds the keys recipes.
 func keysDoc(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"README.md", "docs/keys.md"} {
-		b, err := os.ReadFile(name)
-		if err == nil && strings.Contains(string(b), "\n### Verify tokens from an OIDC provider\n") {
-			return string(b)
+	doc := readFile(t, "README.md")
+	for _, heading := range []string{
+		"### Verify tokens from an OIDC provider",
+		"### Rotate signing keys without downtime",
+		"### Role-based access",
+	} {
+		if !strings.Contains(doc, "\n"+heading+"\n") {
+			t.Fatalf("the README has no recipe %q", heading)
 		}
 	}
-	t.Fatal("no README.md or docs/keys.md has the keys recipes")
-	return ""
+	return doc
 }
 
-// TestKeysDocCaddyfilesAdapt adapts every ```caddyfile block of the keys
-// text.
-func TestKeysDocCaddyfilesAdapt(t *testing.T) {
-	blocks := fencedBlocks(keysDoc(t), "caddyfile")
-	if len(blocks) < 3 {
-		t.Fatalf("found only %d caddyfile blocks", len(blocks))
-	}
-	for i, b := range blocks {
-		if _, err := adapt(b); err != nil {
-			t.Errorf("caddyfile block %d does not adapt: %v\n%s", i+1, err, b)
-		}
-	}
-}
-
-// TestKeysDocRecipes runs each keys recipe's Caddyfile as printed (only
+// TestKeysDocRecipes runs each keys recipe of the README as printed (only
 // the site address, upstream, key files, users file and JWKS URL swapped
-// for test ones) and checks it does what the text says.
+// for test ones) and checks it does what the text says. TestREADMECaddyfilesAdapt
+// adapts their Caddyfiles with every other one of the README.
 func TestKeysDocRecipes(t *testing.T) {
 	doc := keysDoc(t)
 	recipe := func(t *testing.T, heading string) string {
