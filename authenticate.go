@@ -22,13 +22,14 @@ func init() {
 }
 
 // Auth lets a request through only when it carries a valid token for one of
-// its backends, and fails it with 401 (or 400 for a malformed Authorization
-// header) otherwise. Failures are handler errors, so `handle_errors` can
+// its backends, and fails it with 401 (400 for a malformed Authorization
+// header, 403 when a `require` rule does not hold) otherwise. Failures are handler errors, so `handle_errors` can
 // render them; the reason is in `{http.auth.jwt.error}`. With `redirect`,
 // a browser navigating to a page is sent to the login page instead.
 //
 // The token is the first one present of: an `Authorization: Bearer`
-// header, then the cookie of each backend that has one.
+// header, then the cookie of each backend that has one, then the
+// `from_header` header, then the `from_query` parameter.
 //
 // A response it lets through is authenticated content: unless it carries a
 // Cache-Control header of its own, it gets `Cache-Control: private,

@@ -39,7 +39,9 @@ type Backend struct {
 	// HMAC secrets. The first one signs new tokens; all of them verify, so
 	// a secret is rotated by adding the new one first and removing the old
 	// one once its tokens have expired. Each must be at least as long as
-	// the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512. Required.
+	// the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512.
+	// Default: none; a backend has one kind of key material: secrets,
+	// sign_key or jwks (or verify_keys alone).
 	Secrets []Secret `json:"secrets,omitempty"`
 
 	// A PEM private key that signs new tokens: RSA (2048 bits or more),

@@ -1,6 +1,7 @@
 // Package caddyjwt issues and enforces JSON Web Tokens inside Caddy: the
 // `jwt` app holds named backends, `jwt_login` issues tokens for a username
-// and password, and `jwt_auth` lets only requests with a valid token through.
+// and password, `jwt_logout` clears a browser's token cookie, and `jwt_auth`
+// lets only requests with a valid token through.
 package caddyjwt
 
 import (
