@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -127,6 +128,9 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	if h.FromHeader != "" && strings.EqualFold(h.FromHeader, "Authorization") {
 		return fmt.Errorf("jwt_auth: from_header: Authorization is always read; name another header")
+	}
+	if h.FromHeader != "" && !httpguts.ValidHeaderFieldName(h.FromHeader) {
+		return fmt.Errorf("jwt_auth: from_header: %q is not a valid header name", h.FromHeader)
 	}
 	if h.Redirect != "" {
 		prefix, err := loginRedirectPrefix(h.Redirect)

@@ -650,6 +650,7 @@ func TestJSONConfigurationErrors(t *testing.T) {
 		{"jwt_auth naming an unknown backend", two, `{"handler":"jwt_auth","backends":["a","nope"]}`, []string{"jwt_auth", `unknown jwt backend "nope"`, "a, b"}},
 		{"jwt_auth without a backend while several exist", two, auth, []string{"jwt_auth", "name a jwt backend", "a, b"}},
 		{"jwt_auth with no jwt app", "", auth, []string{"jwt_auth", "no jwt backends are defined"}},
+		{"jwt_auth reading a header no request can carry", good, `{"handler":"jwt_auth","from_header":"X Token"}`, []string{"jwt_auth", "from_header", `"X Token" is not a valid header name`}},
 		{"jwt_auth with no jwt app naming a backend", "", `{"handler":"jwt_auth","backends":["api"]}`, []string{"jwt_auth", `"api"`, "no jwt backends are defined"}},
 	}
 	for _, tt := range tests {
