@@ -122,9 +122,10 @@ type Backend struct {
 	logger   *zap.Logger
 	metrics  *backendMetrics
 
-	// validator checks a cached token's exp, nbf and iat with the same
-	// options as the parser, so that both decide alike.
-	validator *jwt.Validator
+	// claimsValidator checks a token's claims once its signature holds;
+	// timeValidator checks a cached token's exp, nbf and iat again, with
+	// the same options, so that both decide alike.
+	claimsValidator, timeValidator *jwt.Validator
 	// cache holds the tokens this backend verified; it lives and dies with
 	// this provisioned backend, so a config reload starts it empty.
 	cache *tokenCache
@@ -193,23 +194,26 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 		b.users = users
 	}
 
-	// The checks that depend on the clock, which a cached token has to
-	// pass again on every request; the rest only on its first.
+	// The parser checks the token's form and signature; its claims are
+	// checked apart (verify), so that exp, nbf and iat are read once, for
+	// the claims check and for the cache. The checks that depend on the
+	// clock are the ones a cached token has to pass again on every request.
+	b.parser = jwt.NewParser(jwt.WithValidMethods(b.keys.algs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation())
 	timeOpts := []jwt.ParserOption{
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(b.clock),
 	}
-	opts := append(slices.Clip(timeOpts), jwt.WithValidMethods(b.keys.algs), jwt.WithJSONNumber())
+	claimsOpts := slices.Clip(timeOpts)
 	if b.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(b.Issuer))
+		claimsOpts = append(claimsOpts, jwt.WithIssuer(b.Issuer))
 	}
 	if len(b.Audience) > 0 {
-		opts = append(opts, jwt.WithAudience(b.Audience...))
+		claimsOpts = append(claimsOpts, jwt.WithAudience(b.Audience...))
 	}
-	b.parser = jwt.NewParser(opts...)
-	b.validator = jwt.NewValidator(timeOpts...)
+	b.claimsValidator = jwt.NewValidator(claimsOpts...)
+	b.timeValidator = jwt.NewValidator(timeOpts...)
 	b.cache = newTokenCache(defaultCacheEntries, defaultCacheBytes)
 	return nil
 }
@@ -440,6 +444,8 @@ func (b *Backend) canLogin() error {
 // identity is what a verified token says about its bearer, prepared once
 // for every request that carries the token: the verified-token cache hands
 // the same identity to all of them, so it is never modified once made.
+// It is the token's claims for golang-jwt's validator too (cache.go), with
+// the time claims read once.
 type identity struct {
 	backend string
 	userID  string
@@ -455,27 +461,6 @@ type identity struct {
 	values                    map[string]any
 	// replacer is id.replace, bound once for Replacer.Map.
 	replacer caddy.ReplacerFunc
-}
-
-// newIdentity prepares the identity of a verified token.
-func (b *Backend) newIdentity(userID string, claims jwt.MapClaims) *identity {
-	id := &identity{
-		backend:      b.name,
-		userID:       userID,
-		claims:       claims,
-		backendValue: b.nameValue,
-	}
-	// The parser has read these already, so they cannot fail here.
-	id.times.exp, _ = claims.GetExpirationTime()
-	id.times.nbf, _ = claims.GetNotBefore()
-	id.times.iat, _ = claims.GetIssuedAt()
-	if v, ok := claims[b.UserClaim].(string); ok && v == userID {
-		id.userIDValue = claims[b.UserClaim]
-	} else {
-		id.userIDValue = userID
-	}
-	id.replacer = id.replace
-	return id
 }
 
 // render prepares the claims' placeholder values; run it once, with
@@ -513,20 +498,20 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 	if b.keys.remote != nil {
 		keys = b.keys.remote.current.Load()
 	}
-	cached := b.cache.shard(raw)
-	if id := cached.get(raw, keys); id != nil {
-		if b.validator.Validate(&id.times) == nil {
+	slot := b.cache.slot(raw)
+	if id := b.cache.get(slot, raw, keys); id != nil {
+		if b.timeValidator.Validate(&id.times) == nil {
 			return id, nil
 		}
 		// Expired or not yet valid by the clock: verify it from scratch,
 		// so that the refusal reads exactly as it would without a cache.
-		cached.remove(raw, id)
+		b.cache.remove(slot, raw, id)
 	}
 	id, err := b.verify(raw)
 	if err != nil {
 		return nil, err
 	}
-	cached.put(raw, id, keys)
+	b.cache.put(slot, raw, id, keys)
 	return id, nil
 }
 
@@ -534,6 +519,18 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 func (b *Backend) verify(raw string) (*identity, error) {
 	claims := jwt.MapClaims{}
 	tok, err := b.parser.ParseWithClaims(raw, claims, b.keys.keyfunc)
+	if err != nil {
+		return nil, b.reason(tok, claims, err)
+	}
+	// The claims check the parser would make, in the same place: after the
+	// signature, before anything else. A time claim of the wrong type
+	// makes the validator read the claims itself, for the same error.
+	id := &identity{backend: b.name, claims: claims, backendValue: b.nameValue}
+	if id.times, err = readTimes(claims); err == nil {
+		err = b.claimsValidator.Validate(id)
+	} else {
+		err = b.claimsValidator.Validate(claims)
+	}
 	if err != nil {
 		return nil, b.reason(tok, claims, err)
 	}
@@ -551,20 +548,22 @@ func (b *Backend) verify(raw string) (*identity, error) {
 			return nil, tokenError("malformed token")
 		}
 	}
-	var id string
 	switch v := claims[b.UserClaim].(type) {
 	case string:
-		id = v
+		// A string claim is its own placeholder value, boxed already.
+		id.userID, id.userIDValue = v, claims[b.UserClaim]
 	case json.Number:
-		id = v.String()
+		id.userID = v.String()
+		id.userIDValue = id.userID
 	case nil:
 	default:
 		return nil, b.userClaimWrongType
 	}
-	if id == "" {
+	if id.userID == "" {
 		return nil, b.userClaimMissing
 	}
-	return b.newIdentity(id, claims), nil
+	id.replacer = id.replace
+	return id, nil
 }
 
 // reason turns golang-jwt's error into a short, stable description.

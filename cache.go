@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"errors"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -10,17 +11,14 @@ import (
 
 // Bounds of a backend's verified-token cache. A token is at most 8 KiB
 // (maxTokenBytes), so the byte bound is what holds when tokens are large:
-// 32 MiB fits 10,000 tokens of about 650 bytes, or about 1,000 of 8 KiB.
+// 32 MiB holds 10,000 tokens of up to about 600 bytes, or 625 of 8 KiB.
 const (
 	defaultCacheEntries = 10_000
 	defaultCacheBytes   = 32 << 20
 
-	// cacheShards spreads a big cache over this many locks, so that two
-	// cores verifying different tokens rarely wait for each other.
-	cacheShards = 16
-	// evictionSample is how many entries an insert into a full shard
-	// looks at; it evicts the one that expires first.
-	evictionSample = 4
+	// cacheWays is how many tokens share a set: the ones a token may
+	// evict, and the ones a lookup compares it with.
+	cacheWays = 16
 )
 
 // tokenCache remembers the tokens a backend has verified, so that a token
@@ -29,64 +27,83 @@ const (
 //
 // It is a cache of decisions that cannot change while it holds them:
 //
-//   - An entry is found only by the whole token string (map key equality
-//     compares every byte), never by a hash alone, so a token that differs
-//     in one byte is verified from scratch.
+//   - A token is found only by comparing the whole token string with the
+//     cached one, never by a hash alone, so a token that differs in one
+//     byte is verified from scratch. (A hash of the token picks its set,
+//     and, stored beside each entry, spares comparing strings that cannot
+//     match.)
 //   - Only tokens that passed every check are stored; a refused token is
 //     never cached, so refused tokens cannot evict good ones.
 //   - What depends on the clock (exp, nbf, iat) is checked again on every
 //     hit, by golang-jwt's own validator with the backend's leeway and
 //     clock; a token that fails it is dropped and verified from scratch, so
-//     its refusal reads exactly as without the cache. No entry outlives its
-//     token's exp by more than the leeway.
+//     its refusal reads exactly as without the cache. No entry is served
+//     past its token's exp (plus the leeway), and expired entries are the
+//     first to be evicted.
 //   - An entry is tied to the remote key set (jwks) it was verified with:
 //     once the set is replaced, the token is verified again against the new
 //     set, so a key the provider withdrew stops verifying at the same moment
 //     with and without the cache. Static keys only change with the config,
 //     and a new config means new backends, each with an empty cache.
-//   - The cache is bounded by entry count and by an estimate of the bytes
-//     it holds; a full shard evicts the entry that expires first among a few
-//     picked at random (Go's map iteration order is randomized).
+//   - It is bounded by entry count and by an estimate of the bytes it
+//     holds.
+//
+// It is set-associative, like a CPU cache: a token's hash picks one set of
+// cacheWays entries, each set with its own lock and its own share of the
+// bounds, and a token entering a full set evicts the one in it that expires
+// first. A lookup or an insert touches one set and nothing else, which
+// keeps a miss cheap even when the cache is full; a Go map under constant
+// insertion and eviction costs several times as much (random iteration to
+// pick a victim, tombstones, rehashing).
 //
 // The cached identity is shared by every request carrying the token, so it
 // is never modified after it is stored.
 type tokenCache struct {
-	seed   maphash.Seed
-	shards []cacheShard
+	seed maphash.Seed
+	// ways is the number of entries per set: cacheWays, or fewer in a
+	// cache smaller than one set.
+	ways     int
+	setBytes int
+
+	// The sets are allocated when the first token is stored, so that a
+	// backend that never sees a token costs nothing.
+	once    sync.Once
+	numSets int
+	sets    []cacheSet
 }
 
-type cacheShard struct {
-	mu       sync.RWMutex
-	entries  map[string]cacheEntry
-	bytes    int
-	maxLen   int
-	maxBytes int
+// cacheSet is one set of the cache. The tags and expiry times are kept
+// apart from the entries so that a lookup or the choice of a victim reads
+// a few cache lines only.
+type cacheSet struct {
+	mu    sync.RWMutex
+	bytes int
+	// tags hold each entry's hash, with the low bit set; 0 is an empty way.
+	tags [cacheWays]uint64
+	// exps hold each entry's exp in Unix nanoseconds.
+	exps    [cacheWays]int64
+	entries [cacheWays]cacheEntry
 }
 
 type cacheEntry struct {
-	id *identity
+	raw string
+	id  *identity
 	// keys is the remote key set that verified the token; nil for a
 	// backend without jwks.
 	keys *jwkSnapshot
-	cost int
 }
 
 // newTokenCache makes a cache of at most maxEntries tokens and about
 // maxBytes bytes.
 func newTokenCache(maxEntries, maxBytes int) *tokenCache {
-	n := cacheShards
-	if maxEntries < 64*cacheShards {
-		n = 1 // a small cache is one shard, so that the bound is exact
+	ways := min(max(maxEntries, 1), cacheWays)
+	sets := max(maxEntries/ways, 1)
+	return &tokenCache{
+		seed:     maphash.MakeSeed(),
+		ways:     ways,
+		numSets:  sets,
+		setBytes: max(maxBytes/sets, 1),
 	}
-	c := &tokenCache{seed: maphash.MakeSeed(), shards: make([]cacheShard, n)}
-	for i := range c.shards {
-		c.shards[i] = cacheShard{
-			entries:  make(map[string]cacheEntry),
-			maxLen:   max(maxEntries/n, 1),
-			maxBytes: max(maxBytes/n, 1),
-		}
-	}
-	return c
 }
 
 // entryCost estimates the bytes an entry holds: the token, its decoded
@@ -94,85 +111,125 @@ func newTokenCache(maxEntries, maxBytes int) *tokenCache {
 // the token or less, plus the maps' and structs' own overhead.
 func entryCost(raw string) int { return 4*len(raw) + 512 }
 
-// shard is where raw is cached, if it is.
-func (c *tokenCache) shard(raw string) *cacheShard {
-	if len(c.shards) == 1 {
-		return &c.shards[0]
+// cacheSlot is where a token is cached, if it is: its set and its tag.
+type cacheSlot struct {
+	set *cacheSet
+	tag uint64
+}
+
+// slot finds the set of raw.
+func (c *tokenCache) slot(raw string) cacheSlot {
+	c.once.Do(c.allocate)
+	h := maphash.String(c.seed, raw)
+	return cacheSlot{set: &c.sets[h%uint64(len(c.sets))], tag: h | 1}
+}
+
+// find gives the way that holds raw, or -1. s.set.mu is held.
+func (c *tokenCache) find(s cacheSlot, raw string) int {
+	for i, tag := range s.set.tags[:c.ways] {
+		if tag == s.tag && s.set.entries[i].raw == raw {
+			return i
+		}
 	}
-	return &c.shards[maphash.String(c.seed, raw)%uint64(len(c.shards))]
+	return -1
 }
 
 // get returns the cached identity of raw if it was verified with keys (the
-// current remote key set, or nil), or nil. s is c.shard(raw).
-func (s *cacheShard) get(raw string, keys *jwkSnapshot) *identity {
-	s.mu.RLock()
-	e, ok := s.entries[raw]
-	s.mu.RUnlock()
-	if !ok || e.keys != keys {
+// current remote key set, or nil), or nil.
+func (c *tokenCache) get(s cacheSlot, raw string, keys *jwkSnapshot) *identity {
+	s.set.mu.RLock()
+	var e cacheEntry
+	if i := c.find(s, raw); i >= 0 {
+		e = s.set.entries[i]
+	}
+	s.set.mu.RUnlock()
+	if e.id == nil || e.keys != keys {
 		return nil
 	}
 	return e.id
 }
 
-// put stores a verified token, evicting others while the shard is over
-// its bounds.
-func (s *cacheShard) put(raw string, id *identity, keys *jwkSnapshot) {
+// put stores a verified token, evicting the entries of its set that
+// expire first while the set is over its bounds.
+func (c *tokenCache) put(s cacheSlot, raw string, id *identity, keys *jwkSnapshot) {
 	cost := entryCost(raw)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.entries[raw]; ok {
-		s.bytes -= old.cost
-		delete(s.entries, raw)
-	}
-	for len(s.entries) > 0 && (len(s.entries) >= s.maxLen || s.bytes+cost > s.maxBytes) {
-		s.evictOne()
-	}
-	if cost > s.maxBytes {
+	if cost > c.setBytes {
 		return
 	}
-	s.entries[raw] = cacheEntry{id: id, keys: keys, cost: cost}
-	s.bytes += cost
+	exp := id.times.expires().UnixNano()
+	set := s.set
+	set.mu.Lock()
+	// Another request may have stored the same token meanwhile.
+	if i := c.find(s, raw); i >= 0 {
+		c.drop(set, i)
+	}
+	for set.bytes+cost > c.setBytes {
+		c.drop(set, c.victim(set))
+	}
+	way := -1
+	for i, tag := range set.tags[:c.ways] {
+		if tag == 0 {
+			way = i
+			break
+		}
+	}
+	if way < 0 {
+		way = c.victim(set)
+		c.drop(set, way)
+	}
+	set.tags[way] = s.tag
+	set.exps[way] = exp
+	set.entries[way] = cacheEntry{raw: raw, id: id, keys: keys}
+	set.bytes += cost
+	set.mu.Unlock()
 }
 
 // remove drops raw if it still maps to id (another request may have
 // stored a newer verification meanwhile).
-func (s *cacheShard) remove(raw string, id *identity) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.entries[raw]; ok && e.id == id {
-		s.bytes -= e.cost
-		delete(s.entries, raw)
+func (c *tokenCache) remove(s cacheSlot, raw string, id *identity) {
+	s.set.mu.Lock()
+	if i := c.find(s, raw); i >= 0 && s.set.entries[i].id == id {
+		c.drop(s.set, i)
 	}
+	s.set.mu.Unlock()
 }
+
+// victim is the way of a set whose token expires first; the set holds at
+// least one token. set.mu is held.
+func (c *tokenCache) victim(set *cacheSet) int {
+	way := -1
+	for i, tag := range set.tags[:c.ways] {
+		if tag != 0 && (way < 0 || set.exps[i] < set.exps[way]) {
+			way = i
+		}
+	}
+	return way
+}
+
+// drop empties a way. set.mu is held.
+func (c *tokenCache) drop(set *cacheSet, way int) {
+	set.bytes -= entryCost(set.entries[way].raw)
+	set.tags[way] = 0
+	set.entries[way] = cacheEntry{}
+}
+
+func (c *tokenCache) allocate() { c.sets = make([]cacheSet, c.numSets) }
 
 // len counts the cached tokens.
 func (c *tokenCache) len() int {
+	c.once.Do(c.allocate)
 	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.entries)
-		s.mu.RUnlock()
+	for i := range c.sets {
+		set := &c.sets[i]
+		set.mu.RLock()
+		for _, tag := range set.tags {
+			if tag != 0 {
+				n++
+			}
+		}
+		set.mu.RUnlock()
 	}
 	return n
-}
-
-// evictOne removes, among a few entries picked at random, the one that
-// expires first; an expired entry is the first to go. s.mu is held.
-func (s *cacheShard) evictOne() {
-	var victim string
-	var victimExp time.Time
-	seen := 0
-	for raw, e := range s.entries {
-		if exp := e.id.times.expires(); seen == 0 || exp.Before(victimExp) {
-			victim, victimExp = raw, exp
-		}
-		if seen++; seen == evictionSample {
-			break
-		}
-	}
-	s.bytes -= s.entries[victim].cost
-	delete(s.entries, victim)
 }
 
 // tokenTimes are a verified token's exp, nbf and iat, as jwt.Claims for
@@ -189,6 +246,25 @@ func (t *tokenTimes) GetIssuer() (string, error)                   { return "", 
 func (t *tokenTimes) GetSubject() (string, error)                  { return "", nil }
 func (t *tokenTimes) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
 
+// readTimes reads the time claims of a token.
+func readTimes(claims jwt.MapClaims) (t tokenTimes, err error) {
+	var errExp, errNbf, errIat error
+	t.exp, errExp = claims.GetExpirationTime()
+	t.nbf, errNbf = claims.GetNotBefore()
+	t.iat, errIat = claims.GetIssuedAt()
+	return t, errors.Join(errExp, errNbf, errIat)
+}
+
+// GetExpirationTime, GetNotBefore and GetIssuedAt give the time claims of
+// an identity, read once; its other claims are read from the claims, as
+// MapClaims reads them.
+func (id *identity) GetExpirationTime() (*jwt.NumericDate, error) { return id.times.exp, nil }
+func (id *identity) GetNotBefore() (*jwt.NumericDate, error)      { return id.times.nbf, nil }
+func (id *identity) GetIssuedAt() (*jwt.NumericDate, error)       { return id.times.iat, nil }
+func (id *identity) GetIssuer() (string, error)                   { return id.claims.GetIssuer() }
+func (id *identity) GetSubject() (string, error)                  { return id.claims.GetSubject() }
+func (id *identity) GetAudience() (jwt.ClaimStrings, error)       { return id.claims.GetAudience() }
+
 // expires is exp, or the zero time if there is none.
 func (t *tokenTimes) expires() time.Time {
 	if t.exp == nil {
@@ -198,4 +274,7 @@ func (t *tokenTimes) expires() time.Time {
 }
 
 // Interface guards
-var _ jwt.Claims = (*tokenTimes)(nil)
+var (
+	_ jwt.Claims = (*tokenTimes)(nil)
+	_ jwt.Claims = (*identity)(nil)
+)

@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"strings"
 	"sync"
@@ -56,7 +57,7 @@ func cachedIdentity(b *Backend, raw string) *identity {
 	if b.keys.remote != nil {
 		keys = b.keys.remote.current.Load()
 	}
-	return b.cache.shard(raw).get(raw, keys)
+	return b.cache.get(b.cache.slot(raw), raw, keys)
 }
 
 // at is a NumericDate claim d after cacheEpoch.
@@ -212,12 +213,15 @@ func TestCacheStaysWithinItsBounds(t *testing.T) {
 		maxBytes   int
 		inserts    int
 		tokenBytes int
-		wantAtMost int
+		// The bound the cache must hold, and how many it should keep at
+		// least: evicting far too eagerly would make it useless.
+		wantAtMost, wantAtLeast int
 	}{
-		{"a small cache holds at most its entry bound", 8, defaultCacheBytes, 100, 200, 8},
-		{"the default cache holds at most 10,000 tokens", defaultCacheEntries, defaultCacheBytes, 25_000, 200, 10_000},
-		{"the default cache holds at most 32 MiB worth of 8 KiB tokens", defaultCacheEntries, defaultCacheBytes, 3_000, maxTokenBytes, defaultCacheBytes / entryCost(big)},
-		{"a byte bound smaller than one entry holds nothing", 100, 100, 10, 200, 0},
+		{"a small cache holds at most its entry bound", 8, defaultCacheBytes, 100, 200, 8, 8},
+		{"the default cache holds at most 10,000 tokens", defaultCacheEntries, defaultCacheBytes, 30_000, 200, 10_000, 9_000},
+		{"the default cache holds at most 32 MiB worth of 8 KiB tokens", defaultCacheEntries, defaultCacheBytes, 3_000, maxTokenBytes,
+			defaultCacheBytes / entryCost(big), defaultCacheEntries / cacheWays * 9 / 10},
+		{"a byte bound smaller than one entry holds nothing", 100, 100, 10, 200, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,51 +229,68 @@ func TestCacheStaysWithinItsBounds(t *testing.T) {
 			id := &identity{times: tokenTimes{exp: jwt.NewNumericDate(cacheEpoch.Add(time.Hour))}}
 			for i := 0; i < tt.inserts; i++ {
 				raw := fmt.Sprintf("%08d", i) + big[8:tt.tokenBytes]
-				c.shard(raw).put(raw, id, nil)
+				c.put(c.slot(raw), raw, id, nil)
 			}
 			n, bytes := 0, 0
-			for i := range c.shards {
-				s := &c.shards[i]
-				n += len(s.entries)
+			for i := range c.sets {
+				set := &c.sets[i]
 				sum := 0
-				for raw, e := range s.entries {
-					sum += e.cost
-					if e.cost != entryCost(raw) {
-						t.Fatalf("entry cost %d, want %d", e.cost, entryCost(raw))
+				for way, tag := range set.tags {
+					e := set.entries[way]
+					switch {
+					case tag == 0 && e != (cacheEntry{}):
+						t.Fatalf("set %d way %d: an empty way holds %q", i, way, e.raw)
+					case tag == 0:
+						continue
+					case way >= c.ways:
+						t.Fatalf("set %d: way %d used; the cache has %d", i, way, c.ways)
+					case tag != maphash.String(c.seed, e.raw)|1:
+						t.Fatalf("set %d way %d: the tag is not the token's", i, way)
 					}
+					n++
+					sum += entryCost(e.raw)
 				}
-				if sum != s.bytes || s.bytes > s.maxBytes || len(s.entries) > s.maxLen {
-					t.Fatalf("shard %d: %d entries, %d bytes counted, %d summed; bounds %d entries, %d bytes",
-						i, len(s.entries), s.bytes, sum, s.maxLen, s.maxBytes)
+				if sum != set.bytes || set.bytes > c.setBytes {
+					t.Fatalf("set %d: %d bytes counted, %d summed; bound %d", i, set.bytes, sum, c.setBytes)
 				}
 				bytes += sum
+			}
+			if n != c.len() {
+				t.Fatalf("len() = %d, counted %d", c.len(), n)
 			}
 			if n > tt.wantAtMost || bytes > tt.maxBytes {
 				t.Fatalf("%d entries of %d bytes, want at most %d entries and %d bytes", n, bytes, tt.wantAtMost, tt.maxBytes)
 			}
-			if n < tt.wantAtMost*3/4 {
-				t.Errorf("only %d entries kept; the cache evicts far too eagerly (bound %d)", n, tt.wantAtMost)
+			if n < tt.wantAtLeast {
+				t.Errorf("only %d entries kept, want at least %d: the cache evicts far too eagerly", n, tt.wantAtLeast)
 			}
 		})
 	}
 }
 
 func TestEvictionPrefersTokensThatExpireFirst(t *testing.T) {
-	c := newTokenCache(evictionSample, defaultCacheBytes)
-	expired := &identity{times: tokenTimes{exp: jwt.NewNumericDate(cacheEpoch.Add(-time.Hour))}}
-	fresh := &identity{times: tokenTimes{exp: jwt.NewNumericDate(cacheEpoch.Add(time.Hour))}}
-	for i := 0; i < evictionSample-1; i++ {
+	// One set: every token competes with every other.
+	c := newTokenCache(cacheWays, defaultCacheBytes)
+	identityUntil := func(d time.Duration) *identity {
+		return &identity{times: tokenTimes{exp: jwt.NewNumericDate(cacheEpoch.Add(d))}}
+	}
+	for i := 0; i < cacheWays-1; i++ {
 		raw := fmt.Sprint("fresh", i)
-		c.shard(raw).put(raw, fresh, nil)
+		c.put(c.slot(raw), raw, identityUntil(time.Hour+time.Duration(i)*time.Second), nil)
 	}
-	c.shard("expired").put("expired", expired, nil)
-	// The shard is full and the sample is all of it: the expired entry goes.
-	c.shard("new").put("new", fresh, nil)
-	if c.shard("expired").get("expired", nil) != nil {
-		t.Fatal("a fresh token was evicted before an expired one")
+	c.put(c.slot("expired"), "expired", identityUntil(-time.Hour), nil)
+	for i, want := range []string{"expired", "fresh0", "fresh1"} {
+		raw := fmt.Sprint("new", i)
+		c.put(c.slot(raw), raw, identityUntil(2*time.Hour), nil)
+		if c.get(c.slot(want), want, nil) != nil {
+			t.Fatalf("insert %d: %s was not the one evicted", i, want)
+		}
+		if n := c.len(); n != cacheWays {
+			t.Fatalf("%d entries, want %d", n, cacheWays)
+		}
 	}
-	if n := c.len(); n != evictionSample {
-		t.Fatalf("%d entries, want %d", n, evictionSample)
+	if c.get(c.slot("fresh2"), "fresh2", nil) == nil || c.get(c.slot("new0"), "new0", nil) == nil {
+		t.Fatal("a token that expires later was evicted")
 	}
 }
 
