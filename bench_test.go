@@ -160,11 +160,11 @@ func fillCache(c *tokenCache, id *identity) {
 
 // benchHandler provisions jwt_auth through a real caddy.Context on the
 // backend "api" given as JSON.
-func benchHandler(b *testing.B, backendJSON string) *Auth {
-	ctx := provisionBackends(b, `{"backends":{"api":`+backendJSON+`}}`)
+func benchHandler(tb testing.TB, backendJSON string) *Auth {
+	ctx := provisionBackends(tb, `{"backends":{"api":`+backendJSON+`}}`)
 	h := new(Auth)
 	if err := h.Provision(ctx); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return h
 }
