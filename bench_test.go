@@ -114,19 +114,39 @@ func benchAuthHit(b *testing.B, backendJSON, token string) {
 
 // benchAuthMiss serves requests that each carry a token the backend has
 // not verified yet, with the cache as a busy server has it: full, so that
-// every verified token evicts another. Before each batch of requests, with
-// the timer stopped, the previous batch's tokens are taken out and every
-// free place filled again.
+// every verified token evicts another. The cache is filled with made-up
+// entries first; before each batch of requests, with the timer stopped,
+// the previous batch's tokens are taken out and their places filled again.
 func benchAuthMiss(b *testing.B, backendJSON string, tokens []string) {
 	h := benchHandler(b, backendJSON)
 	c := h.backends[0].cache
 	filler := &identity{times: tokenTimes{exp: jwt.NewNumericDate(time.Now().Add(time.Hour))}}
+	fillers := 0
+	fill := func(set *cacheSet) {
+		for way, tag := range set.tags[:c.ways] {
+			if tag == 0 {
+				raw := "filler-" + strconv.Itoa(fillers)
+				fillers++
+				set.tags[way] = maphash.String(c.seed, raw) | 1
+				set.exps[way] = filler.times.expires().UnixNano()
+				set.entries[way] = cacheEntry{raw: raw, id: filler}
+				set.bytes += entryCost(raw)
+			}
+		}
+	}
+	c.slot("") // allocates the sets
+	for i := range c.sets {
+		fill(&c.sets[i])
+	}
 	refill := func() {
 		for _, raw := range tokens {
 			s := c.slot(raw)
 			c.remove(s, raw, c.get(s, raw, nil))
+			fill(s.set)
 		}
-		fillCache(c, filler)
+	}
+	if n := c.len(); n != defaultCacheEntries {
+		b.Fatalf("%d cached tokens, want a full cache", n)
 	}
 	benchServe(b, h, tokens, refill)
 	cached := 0
@@ -137,24 +157,6 @@ func benchAuthMiss(b *testing.B, backendJSON string, tokens []string) {
 	}
 	if n := c.len(); n != defaultCacheEntries || cached == 0 {
 		b.Fatalf("%d cached tokens, %d of them from the last batch; want a full cache", n, cached)
-	}
-}
-
-// fillCache stores id under made-up tokens in every free place of c.
-func fillCache(c *tokenCache, id *identity) {
-	c.slot("") // allocates the sets
-	for i := range c.sets {
-		set := &c.sets[i]
-		for way, tag := range set.tags[:c.ways] {
-			if tag != 0 {
-				continue
-			}
-			raw := "filler-" + strconv.Itoa(i) + "-" + strconv.Itoa(way)
-			set.tags[way] = maphash.String(c.seed, raw) | 1
-			set.exps[way] = id.times.expires().UnixNano()
-			set.entries[way] = cacheEntry{raw: raw, id: id}
-			set.bytes += entryCost(raw)
-		}
 	}
 }
 
@@ -181,6 +183,10 @@ func benchServe(b *testing.B, h *Auth, tokens []string, newBatch func()) {
 	// Caddy gives every request its own replacer, and jwt_auth adds to it,
 	// so requests are made in batches with the timer stopped: their cost
 	// is Caddy's, not the handler's.
+	headers := make([]http.Header, len(tokens))
+	for i, raw := range tokens {
+		headers[i] = http.Header{"Authorization": {"Bearer " + raw}}
+	}
 	reqs := make([]*http.Request, benchBatch)
 	prepare := func() {
 		for i := range reqs {
@@ -188,7 +194,7 @@ func benchServe(b *testing.B, h *Auth, tokens []string, newBatch func()) {
 			// Caddy's server maps the http.* placeholders before any handler.
 			repl.Map(func(string) (any, bool) { return nil, false })
 			reqs[i] = proto.WithContext(context.WithValue(proto.Context(), caddy.ReplacerCtxKey, repl))
-			reqs[i].Header = http.Header{"Authorization": {"Bearer " + tokens[i%len(tokens)]}}
+			reqs[i].Header = headers[i%len(tokens)]
 		}
 	}
 	if newBatch == nil {
