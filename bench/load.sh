@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Whole-Caddy load benchmark of jwt_auth against bare Caddy (issue 6).
+#
+# Builds Caddy from cmd/caddy, starts ONE Caddy on 127.0.0.1 with one site
+# per case, all answering `respond "ok"`:
+#
+#   a  bare respond                          (the floor)
+#   b  basic_auth, bcrypt hash (Caddy caches the check), for reference
+#   c  jwt_auth HS256
+#   d  jwt_auth ES256   (P-256 sign_key)
+#   e  jwt_auth RS256   (RSA 2048 sign_key)
+#   f  jwt_auth EdDSA   (Ed25519 sign_key)
+#
+# and load-tests each case with wrk, alternating a b c ... a b c ... for
+# ROUNDS rounds so a drifting machine hits every case alike. Caddy runs on
+# CPU 0 with GOMAXPROCS=1, wrk on CPU 1. Tokens are minted by jwt_login on a
+# separate site of the same Caddy. Cases (d)-(f) need `sign_key` (SPEC.md
+# §2); when this build does not support a key type, its case is skipped with
+# a note.
+#
+# Prints a markdown table: median req/s, p50, p99 and the ratio to (a).
+#
+# Usage: bench/load.sh            (from anywhere; needs root or sudo only to install wrk)
+# Settings (environment):
+#   ROUNDS=3 DURATION=10s CONNECTIONS=50 THREADS=1 WARMUP=2s CASES="a b c d e f"
+#   BASE_PORT=18400 CADDY_CPU=0 WRK_CPU=1 CADDY_SRC=<tree to build; default this repo>
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-50}
+THREADS=${THREADS:-1}
+WARMUP=${WARMUP:-2s}
+CASES=${CASES:-a b c d e f}
+BASE_PORT=${BASE_PORT:-18400}
+CADDY_CPU=${CADDY_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
+need_tools
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/caddy-jwt-load.XXXXXX")
+cleanup() {
+	stop_caddy
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+CADDY=$TMP/caddy
+build_caddy "$CADDY"
+
+# ---- key material -----------------------------------------------------------
+PASSWORD=bench-password
+HASH=$("$CADDY" hash-password --plaintext "$PASSWORD" --bcrypt-cost 10)
+SECRET=$(openssl rand -hex 32)
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/es256.pem" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/rs256.pem" 2>/dev/null
+openssl genpkey -algorithm ED25519 -out "$TMP/eddsa.pem" 2>/dev/null
+
+declare -A DESC=(
+	[a]="bare respond"
+	[b]="basic_auth (bcrypt, cached)"
+	[c]="jwt_auth HS256"
+	[d]="jwt_auth ES256"
+	[e]="jwt_auth RS256"
+	[f]="jwt_auth EdDSA"
+)
+declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)))
+MINT_PORT=$((BASE_PORT + 9))
+# jwt backend per case and the Caddyfile lines of its key material.
+declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa)
+declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA)
+declare -A KEYLINE=(
+	[c]="secret $SECRET"
+	[d]="sign_key $TMP/es256.pem"
+	[e]="sign_key $TMP/rs256.pem"
+	[f]="sign_key $TMP/eddsa.pem"
+)
+
+backend_block() { # <case>
+	local c=$1
+	printf '\t\tbackend %s {\n\t\t\t%s\n\t\t\talgorithm %s\n\t\t\tuser bench %s\n\t\t}\n' \
+		"${BACKEND[$c]}" "${KEYLINE[$c]}" "${ALG[$c]}" "$HASH"
+}
+
+# ---- which cases this build supports ----------------------------------------
+SKIPPED=()
+RUN_CASES=()
+for c in $CASES; do
+	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f)"
+	if [ -n "${BACKEND[$c]:-}" ] && [ "$c" != c ]; then
+		probe=$TMP/probe-$c.Caddyfile
+		{
+			printf '{\n\tadmin off\n\tjwt {\n'
+			backend_block "$c"
+			printf '\t}\n}\n'
+		} >"$probe"
+		if ! out=$("$CADDY" validate --config "$probe" --adapter caddyfile 2>&1); then
+			reason=$(printf '%s\n' "$out" | sed -n 's/.*"msg":"//p' | tail -n 1 | sed "s/\\\\\"/'/g; s/\"[,}].*//; s/.*tokens for 'jwt': //")
+			log "skipping ($c) ${DESC[$c]}: this build does not accept 'sign_key' for it: ${reason:-validate failed}"
+			SKIPPED+=("$c")
+			continue
+		fi
+	fi
+	RUN_CASES+=("$c")
+done
+[ "${#RUN_CASES[@]}" -gt 0 ] || die "no case to run"
+
+# ---- the Caddyfile -------------------------------------------------------------
+CF=$TMP/Caddyfile
+{
+	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n'
+	has_jwt=
+	for c in "${RUN_CASES[@]}"; do [ -n "${BACKEND[$c]:-}" ] && has_jwt=1; done
+	if [ -n "$has_jwt" ]; then
+		printf '\tjwt {\n'
+		for c in "${RUN_CASES[@]}"; do [ -n "${BACKEND[$c]:-}" ] && backend_block "$c"; done
+		printf '\t}\n'
+	fi
+	printf '}\n\n'
+	for c in "${RUN_CASES[@]}"; do
+		printf '# (%s) %s\nhttp://:%s {\n\tbind 127.0.0.1\n' "$c" "${DESC[$c]}" "${PORT[$c]}"
+		case $c in
+		a) ;;
+		b) printf '\tbasic_auth {\n\t\tbench %s\n\t}\n' "$HASH" ;;
+		*) printf '\tjwt_auth %s\n' "${BACKEND[$c]}" ;;
+		esac
+		printf '\trespond "ok"\n}\n\n'
+	done
+	if [ -n "$has_jwt" ]; then
+		printf '# token minting, not measured\nhttp://:%s {\n\tbind 127.0.0.1\n' "$MINT_PORT"
+		for c in "${RUN_CASES[@]}"; do
+			[ -n "${BACKEND[$c]:-}" ] && printf '\tjwt_login /login/%s %s\n' "${BACKEND[$c]}" "${BACKEND[$c]}"
+		done
+		printf '\trespond 404\n}\n'
+	fi
+} >"$CF"
+# No `log` directive: no access logs. `admin off`: no admin endpoint.
+
+wait_quiet
+LOAD_START=$(loadavg)
+log "starting Caddy on CPU $CADDY_CPU (GOMAXPROCS=1)"
+start_caddy "$CADDY" "$CF" "$TMP/caddy.log" "http://127.0.0.1:${PORT[${RUN_CASES[0]}]}/" \
+	taskset -c "$CADDY_CPU" env GOMAXPROCS=1
+
+# ---- tokens and the request each case sends ---------------------------------
+declare -A AUTH=()
+b64url_json() { # decodes a base64url JWT segment
+	local s
+	s=$(printf '%s' "$1" | tr '_-' '/+')
+	while [ $((${#s} % 4)) -ne 0 ]; do s="$s="; done
+	printf '%s' "$s" | base64 -d 2>/dev/null
+}
+for c in "${RUN_CASES[@]}"; do
+	case $c in
+	a) AUTH[$c]= ;;
+	b) AUTH[$c]="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)" ;;
+	*)
+		resp=$(curl -s --max-time 10 -d "username=bench&password=$PASSWORD" "http://127.0.0.1:$MINT_PORT/login/${BACKEND[$c]}")
+		token=$(printf '%s' "$resp" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+		[ -n "$token" ] || die "jwt_login for ${BACKEND[$c]} gave no token"
+		header=$(b64url_json "${token%%.*}")
+		case $header in
+		*"\"alg\":\"${ALG[$c]}\""*) ;;
+		*) die "token for ($c) has header $header, want alg ${ALG[$c]}" ;;
+		esac
+		AUTH[$c]="Bearer $token"
+		;;
+	esac
+done
+
+# Every case must answer 200 with its credentials (and b-f 401 without), or
+# the benchmark would time error responses.
+for c in "${RUN_CASES[@]}"; do
+	url="http://127.0.0.1:${PORT[$c]}/"
+	if [ -n "${AUTH[$c]}" ]; then
+		check_status 200 "$url" -H "Authorization: ${AUTH[$c]}"
+		check_status 401 "$url"
+	else
+		check_status 200 "$url"
+	fi
+done
+
+# ---- load ---------------------------------------------------------------------
+DUR_S=$(seconds "$DURATION")
+run_wrk() { # <case> <duration> <outfile>
+	local c=$1 d=$2 out=$3
+	local args=(-t "$THREADS" -c "$CONNECTIONS" -d "$d" --latency)
+	[ -n "${AUTH[$c]}" ] && args+=(-H "Authorization: ${AUTH[$c]}")
+	timeout -k 5 $(($(seconds "$d") + 30)) taskset -c "$WRK_CPU" wrk "${args[@]}" "http://127.0.0.1:${PORT[$c]}/" >"$out" 2>&1 ||
+		{ cat "$out" >&2; die "wrk failed for ($c)"; }
+	local bad
+	bad=$(wrk_field "$out" non2xx)
+	[ "$bad" = 0 ] || { cat "$out" >&2; die "($c) got $bad non-2xx responses"; }
+}
+
+if [ "$(seconds "$WARMUP")" -gt 0 ]; then
+	for c in "${RUN_CASES[@]}"; do
+		log "warm-up ($c) ${DESC[$c]}, $WARMUP"
+		run_wrk "$c" "$WARMUP" "$TMP/warmup-$c.txt"
+	done
+fi
+
+declare -A RPS=() P50=() P99=() CPU=() BUSY=()
+for r in $(seq "$ROUNDS"); do
+	for c in "${RUN_CASES[@]}"; do
+		out=$TMP/round$r-$c.txt
+		t0=$(cpu_ticks "$CADDY_PID")
+		run_wrk "$c" "$DURATION" "$out"
+		t1=$(cpu_ticks "$CADDY_PID")
+		# Caddy's CPU per request and how busy its core was: unlike req/s,
+		# these hardly move when other work on the machine takes CPU away.
+		n=$(wrk_field "$out" requests)
+		cpu=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$n" 'BEGIN { print t / hz * 1e6 / n }')
+		busy=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v d="$DUR_S" 'BEGIN { print 100 * t / hz / d }')
+		CPU[$c]="${CPU[$c]:-} $cpu"
+		BUSY[$c]="${BUSY[$c]:-} $busy"
+		rps=$(wrk_field "$out" rps)
+		p50=$(wrk_field "$out" p50)
+		p99=$(wrk_field "$out" p99)
+		errs=$(wrk_field "$out" errors)
+		RPS[$c]="${RPS[$c]:-} $rps"
+		P50[$c]="${P50[$c]:-} $p50"
+		P99[$c]="${P99[$c]:-} $p99"
+		log "$(printf 'round %d/%d  (%s) %-28s %8.0f req/s  p50 %8s  p99 %8s  Caddy %5.1f µs CPU/req, core %3.0f%% busy%s' \
+			"$r" "$ROUNDS" "$c" "${DESC[$c]}" "$rps" "$(fmt_us "$p50")" "$(fmt_us "$p99")" "$cpu" "$busy" \
+			"$([ "$errs" = 0 ] || echo "  ($errs socket errors)")")"
+	done
+done
+
+# ---- table --------------------------------------------------------------------
+base_rps=
+if [ -n "${RPS[a]:-}" ]; then
+	# shellcheck disable=SC2086
+	base_rps=$(median ${RPS[a]})
+	# shellcheck disable=SC2086
+	base_cpu=$(median ${CPU[a]})
+fi
+# per-round ratio to (a) of the same round, to show the spread
+round_ratios() { # <case>
+	local -a mine base
+	read -r -a mine <<<"${RPS[$1]}"
+	read -r -a base <<<"${RPS[a]}"
+	local i out=()
+	for i in "${!mine[@]}"; do out+=("$(awk -v x="${mine[$i]}" -v y="${base[$i]}" 'BEGIN { printf "%.3f", x / y }')"); done
+	printf '%s\n' "${out[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'
+}
+
+LOAD_END=$(loadavg)
+echo
+echo "caddy-jwt load benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+machine_info "$CADDY"
+echo "- load average (1/5/15 min) before: $LOAD_START; after: $LOAD_END (this benchmark itself adds about 2)"
+echo "- Caddy on CPU $CADDY_CPU with GOMAXPROCS=1, wrk on CPU $WRK_CPU: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\`; $ROUNDS rounds, cases alternating; medians over rounds"
+echo
+echo "| case | | req/s | p50 | p99 | ratio to (a) | per-round ratios | Caddy CPU/req | CPU ratio | Caddy core busy |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in "${RUN_CASES[@]}"; do
+	# shellcheck disable=SC2086
+	m_rps=$(median ${RPS[$c]})
+	# shellcheck disable=SC2086
+	m_p50=$(median ${P50[$c]})
+	# shellcheck disable=SC2086
+	m_p99=$(median ${P99[$c]})
+	# shellcheck disable=SC2086
+	m_cpu=$(median ${CPU[$c]})
+	# shellcheck disable=SC2086
+	m_busy=$(median ${BUSY[$c]})
+	ratio="–" spread="–" cpu_ratio="–"
+	if [ -n "$base_rps" ]; then
+		ratio=$(awk -v x="$m_rps" -v y="$base_rps" 'BEGIN { printf "%.2f", x / y }')
+		cpu_ratio=$(awk -v x="$m_cpu" -v y="$base_cpu" 'BEGIN { printf "%.2f", y / x }')
+		[ "$c" = a ] || spread=$(round_ratios "$c")
+	fi
+	printf '| (%s) | %s | %.0f | %s | %s | %s | %s | %.1f µs | %s | %.0f%% |\n' "$c" "${DESC[$c]}" "$m_rps" "$(fmt_us "$m_p50")" "$(fmt_us "$m_p99")" \
+		"$ratio" "$spread" "$m_cpu" "$cpu_ratio" "$m_busy"
+done
+for c in "${SKIPPED[@]}"; do
+	printf '| (%s) | %s | skipped: this build has no `sign_key` support for it | | | | | | | |\n' "$c" "${DESC[$c]}"
+done
+echo
+echo "req/s, p50, p99: wrk's, median over the rounds. Ratio to (a): median req/s over (a)'s; per-round ratios: each round against (a) of the same round."
+echo "Caddy CPU/req: the user+system CPU time Caddy used during the run over the requests it answered; CPU ratio: (a)'s CPU/req over this case's, the"
+echo "throughput ratio a core that is Caddy's alone would give. Core busy: Caddy's CPU time over the run's length; below ~100% something else held it back."
