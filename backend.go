@@ -537,13 +537,18 @@ func (b *Backend) verify(raw string) (*identity, error) {
 	// RFC 8725 §3.7: the JSON of a JWS is UTF-8. encoding/json turns invalid
 	// bytes into U+FFFD instead of failing, so different signed bytes could
 	// read as the same user or claim value; such a token is malformed.
-	// The buffer holds any segment of a token within maxTokenBytes, on the
-	// stack: no allocation for the check.
-	var decoded [maxTokenBytes * 3 / 4]byte
+	// The buffer is on the stack, so that the check allocates nothing for
+	// the segments of a usual token; it is small, since Go clears it on
+	// every call.
+	var stack [1 << 10]byte
 	header, rest, _ := strings.Cut(raw, ".")
 	payload, _, _ := strings.Cut(rest, ".")
+	decoded := stack[:]
+	if n := base64.RawURLEncoding.DecodedLen(max(len(header), len(payload))); n > len(decoded) {
+		decoded = make([]byte, n)
+	}
 	for _, segment := range [...]string{header, payload} {
-		n, err := base64.RawURLEncoding.Decode(decoded[:], []byte(segment))
+		n, err := base64.RawURLEncoding.Decode(decoded, []byte(segment))
 		if err != nil || !utf8.Valid(decoded[:n]) {
 			return nil, tokenError("malformed token")
 		}

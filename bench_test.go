@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"encoding/binary"
-	"hash/maphash"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -127,7 +126,7 @@ func benchAuthMiss(b *testing.B, backendJSON string, tokens []string) {
 			if tag == 0 {
 				raw := "filler-" + strconv.Itoa(fillers)
 				fillers++
-				set.tags[way] = maphash.String(c.seed, raw) | 1
+				set.tags[way] = c.slot(raw).tag
 				set.exps[way] = filler.times.expires().UnixNano()
 				set.entries[way] = cacheEntry{raw: raw, id: filler}
 				set.bytes += entryCost(raw)
