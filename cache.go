@@ -29,9 +29,9 @@ const (
 //
 //   - A token is found only by comparing the whole token string with the
 //     cached one, never by a hash alone, so a token that differs in one
-//     byte is verified from scratch. (A hash of the token picks its set,
-//     and, stored beside each entry, spares comparing strings that cannot
-//     match.)
+//     byte is verified from scratch. (A hash of the token's end picks its
+//     set and, stored beside each entry, spares comparing strings that
+//     cannot match.)
 //   - Only tokens that passed every check are stored; a refused token is
 //     never cached, so refused tokens cannot evict good ones.
 //   - What depends on the clock (exp, nbf, iat) is checked again on every
@@ -65,7 +65,7 @@ type tokenCache struct {
 	ways     int
 	setBytes int
 
-	// The sets are allocated when the first token is stored, so that a
+	// The sets are allocated when the first token is looked up, so that a
 	// backend that never sees a token costs nothing.
 	once    sync.Once
 	numSets int
