@@ -2,7 +2,6 @@ package caddyjwt
 
 import (
 	"bufio"
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -135,20 +134,7 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 		{"a login with another method is an invalid request", func() *http.Response { r, _ := do(t, "PUT", site.url, nil, ""); return r },
 			405, []string{loginSeries("api", "invalid_request")}},
 		{"a login while every hash slot is taken is busy", func() *http.Response {
-			app := runningJWTApp(t)
-			var releases []func()
-			for len(app.hashSlots) < cap(app.hashSlots) {
-				release, err := app.acquireHashSlot(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				releases = append(releases, release)
-			}
-			defer func() {
-				for _, release := range releases {
-					release()
-				}
-			}()
+			defer fillHashSlots(runningJWTApp(t))()
 			r, _ := site.form("alice", "alice-pw", nil)
 			return r
 		}, 503, []string{loginSeries("api", "busy")}},
