@@ -901,7 +901,7 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 	}
 	// Holding every slot for seconds spent the hashing time; this part is
 	// about the slots.
-	app.hashBudget = newHashBudget(runtime.GOMAXPROCS(0), time.Now())
+	app.hashBudget = newHashBudget(defaultHashShare, runtime.GOMAXPROCS(0), time.Now())
 	for i := 0; i < slots; i++ {
 		if _, err := app.acquireHashSlot(context.Background()); err != nil {
 			t.Fatalf("released slot %d not reusable: %v", i, err)
