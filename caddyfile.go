@@ -33,6 +33,7 @@ func init() {
 // parseGlobalOption sets up the jwt app from the global option. Syntax:
 //
 //	jwt {
+//		hash_cpu <percent>|off
 //		backend <name> {
 //			secret     <value> [<kid>]
 //			sign_key   <pem-file> [<kid>]
@@ -89,8 +90,17 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.Backends[name] = b
+		case "hash_cpu":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return nil, d.Err("jwt: hash_cpu: want one value: a percentage of the CPUs such as 5%, or off")
+			}
+			if _, err := parseHashCPU(v); err != nil {
+				return nil, d.Errf("jwt: hash_cpu: %v", err)
+			}
+			app.HashCPU = v
 		default:
-			return nil, d.Errf("jwt: unrecognized option %q (expected backend)", d.Val())
+			return nil, d.Errf("jwt: unrecognized option %q (expected backend or hash_cpu)", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "jwt", Value: caddyconfig.JSON(app, nil)}, nil

@@ -1,9 +1,16 @@
 package caddyjwt
 
 import (
+	"context"
+	"fmt"
+	"math"
 	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 func init() {
@@ -28,9 +35,9 @@ func fillHashSlots(app *App) (free func()) {
 
 func TestHashBudgetAllowsABurstThenOnlyItsShareOfTime(t *testing.T) {
 	start := time.Now()
-	b := newHashBudget(2, start)
+	b := newHashBudget(defaultHashShare, 2, start)
 	burst := 2 * hashBurst // two CPUs
-	rate := 2 * hashShare  // seconds of hashing per second
+	rate := 2 * defaultHashShare  // seconds of hashing per second
 
 	if d := b.debt(start); d != 0 {
 		t.Fatalf("a fresh budget is in debt for %s", d)
@@ -76,7 +83,7 @@ func TestLoginRefusedSlowlyWhenHashingTimeIsSpent(t *testing.T) {
 		t.Errorf("refused after %s, want after %s", waited, hashSlotWait)
 	}
 
-	app.hashBudget = newHashBudget(1, time.Now())
+	app.hashBudget = newHashBudget(defaultHashShare, 1, time.Now())
 	if resp, body := site.form("alice", "alice-pw", nil); resp.StatusCode != 200 {
 		t.Fatalf("with hashing time again: status %d, want 200: %s", resp.StatusCode, body)
 	}
@@ -101,4 +108,98 @@ func TestRateLimitedLoginAnsweredNoSoonerThanABusyOne(t *testing.T) {
 	if waited := time.Since(start); waited < hashSlotWait {
 		t.Errorf("429 after %s, want after %s", waited, hashSlotWait)
 	}
+}
+
+func TestHashCPUSetting(t *testing.T) {
+	hash := bcryptHashForTest(t, "alice-pw")
+	globals := func(setting string) string {
+		return "\n\tjwt {\n\t\t" + setting + "\n\t\tbackend api {\n\t\t\tsecret " + testSecret +
+			"\n\t\t\tuser alice " + hash + "\n\t\t}\n\t}\n"
+	}
+	for _, tt := range []struct {
+		setting string
+		share   float64 // 0: no budget
+	}{
+		{"", defaultHashShare},
+		{"hash_cpu 20%", 0.20},
+		{"hash_cpu 2.5", 0.025},
+		{"hash_cpu 100%", 1},
+		{"hash_cpu off", 0},
+	} {
+		t.Run(tt.setting, func(t *testing.T) {
+			startCaddy(t, globals(tt.setting), "\tjwt_login /login\n")
+			app := runningJWTApp(t)
+			if tt.share == 0 {
+				if app.hashBudget != nil {
+					t.Fatalf("hash_cpu off still has a budget of %.3f CPU-s/s", app.hashBudget.rate)
+				}
+				return
+			}
+			procs := float64(runtime.GOMAXPROCS(0))
+			if app.hashBudget == nil || math.Abs(app.hashBudget.rate-tt.share*procs) > 1e-9 {
+				t.Fatalf("budget %+v, want a rate of %.3f CPU-s/s", app.hashBudget, tt.share*procs)
+			}
+		})
+	}
+}
+
+func TestHashCPUSettingErrorsNameTheSettingAndLine(t *testing.T) {
+	for _, setting := range []string{
+		"hash_cpu", "hash_cpu 0", "hash_cpu 0%", "hash_cpu -5%", "hash_cpu 101%",
+		"hash_cpu five", "hash_cpu NaN", "hash_cpu 0.09%", "hash_cpu 1e-300", "hash_cpu 5% 10%", "hash_cpu 5%%",
+	} {
+		t.Run(setting, func(t *testing.T) {
+			err := loadError(t, "\n\tjwt {\n\t\t"+setting+"\n\t}\n", "\trespond ok\n")
+			if err == nil {
+				t.Fatal("loaded; want an error")
+			}
+			globals := "\n\tjwt {\n\t\t" + setting + "\n\t}\n"
+			head, _, _ := strings.Cut(caddyfileFor("1", globals, ""), setting)
+			at := fmt.Sprintf("Caddyfile:%d", strings.Count(head, "\n")+1)
+			for _, want := range []string{"jwt: hash_cpu", at} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestHashCPUFromJSONCheckedAtProvision(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	app := &App{HashCPU: "0.5%x"}
+	err := app.Provision(ctx)
+	if err == nil || !strings.Contains(err.Error(), "jwt: hash_cpu") {
+		t.Fatalf("error %v, want one naming jwt: hash_cpu", err)
+	}
+}
+
+// FuzzParseHashCPU: any value is refused or gives a share in [0.001, 1], or 0
+// for off, and what the Caddyfile accepts provisions alike.
+func FuzzParseHashCPU(f *testing.F) {
+	for _, s := range []string{"", "off", "5%", "5", "0.5%", "100%", "1e2", "0x10", "Inf", "-0", "5%%", "1e-300"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		share, err := parseHashCPU(s)
+		if err != nil {
+			return
+		}
+		if s == "off" {
+			if share != 0 {
+				t.Fatalf("off gives %v", share)
+			}
+			return
+		}
+		if !(share >= 0.001 && share <= 1) {
+			t.Fatalf("%q gives share %v, want [0.001, 1]", s, share)
+		}
+		now := time.Now()
+		b := newHashBudget(share, 1, now)
+		b.spend(time.Hour)
+		if d := b.debt(now); d <= 0 || d > maxDebt {
+			t.Fatalf("%q: after an hour of hashing the debt is %s, want (0, %s]", s, d, maxDebt)
+		}
+	})
 }

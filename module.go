@@ -5,13 +5,11 @@
 package caddyjwt
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -28,6 +26,14 @@ type App struct {
 	// the `WWW-Authenticate` realm refer to: letters, digits, `-`, `_` and
 	// `.` only. Default: none; a handler needs at least one.
 	Backends map[string]*Backend `json:"backends,omitempty"`
+
+	// The share of the CPUs (GOMAXPROCS) that password hash checks of
+	// every login endpoint may take together over time, in bursts of up
+	// to 1 s per CPU: a percentage such as `5%`, or `off` for no bound
+	// but the concurrency cap of 2×GOMAXPROCS checks. A login that gets
+	// no hashing time within 1 s gets 503. Default: `5%`, about one
+	// cost-10 bcrypt check a second per CPU once the burst is spent.
+	HashCPU string `json:"hash_cpu,omitempty"`
 
 	// hashSlots caps concurrent password hash checks across every login
 	// endpoint, and hashBudget the CPU time they take over time, so a
@@ -47,7 +53,13 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision sets up every backend and its metrics.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
-	a.hashBudget = newHashBudget(runtime.GOMAXPROCS(0), time.Now())
+	share, err := parseHashCPU(a.HashCPU)
+	if err != nil {
+		return fmt.Errorf("jwt: hash_cpu: %v", err)
+	}
+	if share > 0 {
+		a.hashBudget = newHashBudget(share, runtime.GOMAXPROCS(0), time.Now())
+	}
 	for _, name := range a.names() {
 		if err := checkBackendName(name); err != nil {
 			return fmt.Errorf("jwt backend: %v", err)
@@ -155,143 +167,6 @@ func loadApp(ctx caddy.Context) (*App, error) {
 		return nil, fmt.Errorf("loading the jwt app: %v", err)
 	}
 	return app.(*App), nil
-}
-
-// errBusy says no hash slot, or no hashing time, was free for the whole wait.
-var errBusy = errors.New("too many concurrent logins")
-
-// hashSlotWait is how long a login waits for a hash slot before a 503.
-const hashSlotWait = time.Second
-
-// Password hash checks may take at most hashShare of the CPUs (GOMAXPROCS)
-// over time, in bursts of up to hashBurst per CPU. A cap on concurrent
-// checks alone does not protect the rest of the server: a bcrypt check
-// keeps its CPU for whole scheduler slices (10 ms and more), and every
-// request that arrives meanwhile waits behind it, so under a flood that
-// keeps the slots full the other routes keep only a few percent of their
-// throughput (bench/flood.sh, bench/RESULTS.md). Bounding the time share
-// keeps them at over 90%; the price is that a sustained stream of logins
-// is served at about hashShare × GOMAXPROCS / (time of one check), about
-// one cost-10 bcrypt check a second per CPU, once the burst is spent.
-const (
-	hashShare = 0.05
-	hashBurst = time.Second
-)
-
-// acquireHashSlot waits up to hashSlotWait for a free hash slot and for
-// hashing time; on success the caller must call the returned release once
-// the check is done.
-func (a *App) acquireHashSlot(ctx context.Context) (release func(), err error) {
-	deadline := time.Now().Add(hashSlotWait)
-	if err := a.takeHashSlot(ctx, deadline); err != nil {
-		return nil, err
-	}
-	if err := a.hashBudget.await(ctx, deadline); err != nil {
-		a.releaseHashSlot()
-		return nil, err
-	}
-	start := time.Now()
-	return func() {
-		a.hashBudget.spend(time.Since(start))
-		a.releaseHashSlot()
-	}, nil
-}
-
-func (a *App) takeHashSlot(ctx context.Context, deadline time.Time) error {
-	select {
-	case a.hashSlots <- struct{}{}:
-		return nil
-	default:
-	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case a.hashSlots <- struct{}{}:
-		return nil
-	case <-timer.C:
-		return errBusy
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (a *App) releaseHashSlot() { <-a.hashSlots }
-
-// hashBudget is a token bucket of hashing time, in seconds: it refills at
-// rate per second up to burst, and every check takes its wall-clock time
-// out of it (more than its CPU time when checks share a CPU, so it errs on
-// the safe side); it goes into debt while several checks run at once.
-type hashBudget struct {
-	mu          sync.Mutex
-	rate, burst float64
-	level       float64
-	last        time.Time
-}
-
-func newHashBudget(procs int, now time.Time) *hashBudget {
-	p := float64(procs)
-	burst := hashBurst.Seconds() * p
-	return &hashBudget{rate: hashShare * p, burst: burst, level: burst, last: now}
-}
-
-// refill adds the time earned since the last call; b.mu must be held.
-func (b *hashBudget) refill(now time.Time) {
-	b.level = min(b.burst, b.level+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-}
-
-// debt tells how long until the budget is out of debt.
-func (b *hashBudget) debt(now time.Time) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.refill(now)
-	if b.level >= 0 {
-		return 0
-	}
-	return time.Duration(-b.level / b.rate * float64(time.Second))
-}
-
-func (b *hashBudget) spend(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.refill(time.Now())
-	b.level -= d.Seconds()
-}
-
-// await waits until the budget allows a check. When it will not before
-// deadline, it waits until deadline anyway and returns errBusy: refusing
-// at once would let a flooding client send its next login at once, and
-// turn the flood into one of cheap requests at a far higher rate.
-func (b *hashBudget) await(ctx context.Context, deadline time.Time) error {
-	for {
-		now := time.Now()
-		wait := b.debt(now)
-		if wait == 0 {
-			return nil
-		}
-		busy := now.Add(wait).After(deadline)
-		if busy {
-			wait = deadline.Sub(now)
-		}
-		if err := sleepContext(ctx, wait); err != nil {
-			return err
-		}
-		if busy {
-			return errBusy
-		}
-	}
-}
-
-// sleepContext waits for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Interface guards
