@@ -36,8 +36,8 @@ func fillHashSlots(app *App) (free func()) {
 func TestHashBudgetAllowsABurstThenOnlyItsShareOfTime(t *testing.T) {
 	start := time.Now()
 	b := newHashBudget(defaultHashShare, 2, start)
-	burst := 2 * hashBurst // two CPUs
-	rate := 2 * defaultHashShare  // seconds of hashing per second
+	burst := 2 * hashBurst       // two CPUs
+	rate := 2 * defaultHashShare // seconds of hashing per second
 
 	if d := b.debt(start); d != 0 {
 		t.Fatalf("a fresh budget is in debt for %s", d)
