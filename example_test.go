@@ -774,6 +774,8 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 			`jwt_login: jwt backend "api" has only verify_key keys and cannot sign tokens; add a sign_key`},
 		{backend("api", secret, "user bob "+hash), "jwt_login {\n\t\trate_limit 0 1m\n\t}", nil, nil,
 			`jwt_login: rate_limit: count must be a positive whole number, got "0"`},
+		{"\n\tjwt {\n\t\thash_cpu 0\n\t}\n", "respond ok", nil, nil,
+			`jwt: hash_cpu: want a percentage of the CPUs from 0.1% to 100% (e.g. 5%), or off; got "0"`},
 		{backend("api", secret, "user bob "+hash), "jwt_login {\n\t\tpage /etc/caddy/login.html\n\t}",
 			[]file{{readme: "/etc/caddy/login.html", missing: true}}, nil,
 			`jwt_login: page: stat /etc/caddy/login.html: no such file or directory`},
