@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"hash"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,28 +74,6 @@ func validClaims(sub string, extra map[string]any) map[string]any {
 func hs256(t testing.TB, secret string, claims map[string]any) string {
 	t.Helper()
 	return mintHMAC(t, "HS256", secret, `{"alg":"HS256","typ":"JWT"}`, claimsJSON(t, claims))
-}
-
-// sendAuth sends a request with the given header fields; a field may repeat.
-func sendAuth(t testing.TB, method, url string, header http.Header) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
 }
 
 // bearer is an http.Header with one Authorization: Bearer field.

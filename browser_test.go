@@ -1,7 +1,6 @@
 package caddyjwt
 
 import (
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -625,7 +624,7 @@ func TestBrowserFlowWithACookieJar(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	send := func(method, path string, form url.Values) (*http.Response, string) {
+	visit := func(method, path string, form url.Values) (*http.Response, string) {
 		t.Helper()
 		var req *http.Request
 		if form != nil {
@@ -635,38 +634,29 @@ func TestBrowserFlowWithACookieJar(t *testing.T) {
 			req, _ = http.NewRequest(method, base+path, nil)
 		}
 		req.Header = mergeHeader(req.Header, browserHeaders())
-		resp, err := browser.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, string(b)
+		return send(t, browser, req)
 	}
 
-	resp, body := send("GET", "/private/", nil)
+	resp, body := visit("GET", "/private/", nil)
 	if resp.Request.URL.Path != "/login" || resp.Request.URL.Query().Get("redirect") != "/private/" || !strings.Contains(body, "<form") {
 		t.Fatalf("the protected page did not lead to the login page: %s %d", resp.Request.URL, resp.StatusCode)
 	}
-	resp, body = send("POST", "/login", url.Values{"username": {"alice"}, "password": {"wrong"}, "redirect": {"/private/"}})
+	resp, body = visit("POST", "/login", url.Values{"username": {"alice"}, "password": {"wrong"}, "redirect": {"/private/"}})
 	if resp.StatusCode != 400 || !strings.Contains(body, "Wrong username or password.") {
 		t.Fatalf("wrong password: %d %s", resp.StatusCode, body)
 	}
-	resp, body = send("POST", "/login", url.Values{"username": {"alice"}, "password": {"right"}, "redirect": {"/private/"}})
+	resp, body = visit("POST", "/login", url.Values{"username": {"alice"}, "password": {"right"}, "redirect": {"/private/"}})
 	if resp.StatusCode != 200 || resp.Request.URL.Path != "/private/" || !strings.Contains(body, "Private area") {
 		t.Fatalf("right password did not land on the private page: %s %d %s", resp.Request.URL, resp.StatusCode, body)
 	}
 	if resp.Header.Get("Cache-Control") != "private, no-cache" {
 		t.Errorf("the private page is not marked private: %q", resp.Header.Get("Cache-Control"))
 	}
-	resp, body = send("GET", "/private/", nil)
+	resp, body = visit("GET", "/private/", nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "Private area") {
 		t.Fatalf("a reload lost the session: %d %s", resp.StatusCode, body)
 	}
-	resp, _ = send("POST", "/logout", url.Values{})
+	resp, _ = visit("POST", "/logout", url.Values{})
 	if resp.Request.URL.Path != "/login" {
 		t.Fatalf("logout did not lead to /login: %s", resp.Request.URL)
 	}
@@ -674,7 +664,7 @@ func TestBrowserFlowWithACookieJar(t *testing.T) {
 	if n := len(jar.Cookies(u)); n != 0 {
 		t.Errorf("the jar still has %d cookies after logout", n)
 	}
-	resp, _ = send("GET", "/private/", nil)
+	resp, _ = visit("GET", "/private/", nil)
 	if resp.Request.URL.Path != "/login" {
 		t.Fatalf("after logout the private page is still open: %s %d", resp.Request.URL, resp.StatusCode)
 	}

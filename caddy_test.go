@@ -125,7 +125,27 @@ func do(t testing.TB, method, url string, headers map[string]string, body string
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := client.Do(req)
+	return send(t, client, req)
+}
+
+// sendAuth sends a request with the given header fields; a field may repeat.
+func sendAuth(t testing.TB, method, url string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	return send(t, client, req)
+}
+
+// send sends req with c and returns the response with its body read; do
+// and sendAuth build their requests and send them here.
+func send(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
