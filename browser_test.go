@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 // This file tests what a browser meets, against a real Caddy: the cookie
@@ -681,20 +679,7 @@ func mergeHeader(dst, src http.Header) http.Header {
 // its members' area as a browser would, so the demo's browser flow keeps
 // working (the API part is TestQuickStart's).
 func TestDemoBrowserFlow(t *testing.T) {
-	example, err := os.ReadFile("Caddyfile.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	cfg, err := adapt(strings.ReplaceAll(string(example), ":8080", ":"+port))
-	if err != nil {
-		t.Fatalf("adapting Caddyfile.example: %v", err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading Caddyfile.example: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	base := "http://127.0.0.1:" + port
+	base := runExample(t)
 
 	resp, _ := sendAuth(t, "GET", base+"/private/", browserHeaders())
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/auth/login?redirect=%2Fprivate%2F" {
@@ -765,14 +750,7 @@ func TestProtectAStaticSiteRecipe(t *testing.T) {
 	if !strings.Contains(cf, base) || !strings.Contains(cf, users) {
 		t.Fatalf("the recipe no longer has the site example.com and /etc/caddy/users:\n%s", recipe)
 	}
-	cfg, err := adapt(cf)
-	if err != nil {
-		t.Fatalf("adapting the recipe: %v\n%s", err, cf)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading the recipe: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
+	runCaddyfile(t, cf, "127.0.0.1:"+port)
 
 	resp, _ := sendAuth(t, "GET", base+"/", browserHeaders())
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/login?redirect=%2F" {

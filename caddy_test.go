@@ -59,24 +59,45 @@ func caddyfileFor(port, globals, site string) string {
 func startCaddy(t testing.TB, globals, site string) string {
 	t.Helper()
 	port := freePort(t)
-	base := "http://127.0.0.1:" + port
-	cfg, err := adapt(caddyfileFor(port, globals, site))
+	runCaddyfile(t, caddyfileFor(port, globals, site), "127.0.0.1:"+port)
+	return "http://127.0.0.1:" + port
+}
+
+// runCaddyfile runs Caddy on a complete Caddyfile, whose site listens on
+// addr, and waits until addr accepts connections. Caddy is stopped when
+// the test ends.
+func runCaddyfile(t testing.TB, caddyfile, addr string) {
+	t.Helper()
+	cfg, err := adapt(caddyfile)
 	if err != nil {
-		t.Fatalf("adapting Caddyfile: %v", err)
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
 	}
 	if err := caddy.Load(cfg, true); err != nil {
 		t.Fatalf("loading config: %v", err)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
-	// Wait until the listener answers.
-	for i := 0; i < 50; i++ {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 100*time.Millisecond); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitForPort(t, addr, nil) {
+		t.Fatalf("Caddy does not listen on %s", addr)
 	}
-	return base
+}
+
+// waitForPort waits up to 15 s until addr accepts connections; it gives up
+// early when exited is closed.
+func waitForPort(t testing.TB, addr string, exited <-chan struct{}) bool {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return true
+		}
+		select {
+		case <-exited:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 // loadError adapts and loads a config that must fail, and returns the

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,7 +21,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -487,15 +485,7 @@ func runREADMECaddyfile(t *testing.T, caddyfile, upstream, usersFile string) str
 	if !strings.Contains(cf, "127.0.0.1:"+port) {
 		t.Fatalf("the recipe has no `example.com {` site:\n%s", caddyfile)
 	}
-	cfg, err := adapt(cf)
-	if err != nil {
-		t.Fatalf("adapting the recipe: %v\n%s", err, cf)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading the recipe: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	waitForPort(t, "127.0.0.1:"+port, nil)
+	runCaddyfile(t, cf, "127.0.0.1:"+port)
 	return "http://127.0.0.1:" + port
 }
 
@@ -579,23 +569,13 @@ func runDemo(t *testing.T, bin string, env []string) (string, func() string) {
 	return "http://" + addr, stop
 }
 
-// waitForPort waits up to 15 s until addr accepts connections; it gives up
-// early when exited is closed.
-func waitForPort(t *testing.T, addr string, exited <-chan struct{}) bool {
+// runExample runs Caddyfile.example in this process, on a free port
+// instead of demoPort, and returns its base URL.
+func runExample(t *testing.T) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return false
+	port := freePort(t)
+	runCaddyfile(t, strings.ReplaceAll(readFile(t, "Caddyfile.example"), ":"+demoPort, ":"+port), "127.0.0.1:"+port)
+	return "http://127.0.0.1:" + port
 }
 
 func readFile(t *testing.T, name string) string {

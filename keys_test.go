@@ -15,7 +15,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -669,20 +668,7 @@ func TestKeyConfigErrorsInJSON(t *testing.T) {
 // backend: the token is EdDSA, names the demo key by thumbprint, verifies
 // with go-jose and the public key, and opens /api/.
 func TestExampleEdDSABackend(t *testing.T) {
-	example, err := os.ReadFile("Caddyfile.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	cfg, err := adapt(strings.ReplaceAll(string(example), ":8080", ":"+port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	base := "http://127.0.0.1:" + port
+	base := runExample(t)
 
 	demoKey, err := loadPublicKey("testdata/demo-ed25519.pem")
 	if err != nil {
