@@ -720,15 +720,9 @@ func TestDemoBrowserFlow(t *testing.T) {
 // TestProtectAStaticSiteRecipe runs the README's "Protect a static site"
 // recipe as printed and checks that it does what the text says.
 func TestProtectAStaticSiteRecipe(t *testing.T) {
-	const heading = "### Protect a static site"
-	const doc = "README.md"
-	blocks := fencedBlocks(section(t, readFile(t, doc), heading), "caddyfile")
-	if len(blocks) != 1 {
-		t.Fatalf("%s: the recipe should have one Caddyfile, has %d", doc, len(blocks))
-	}
-	recipe := blocks[0]
+	recipe := readmeRecipe(t, "### Protect a static site")
 	if n := strings.Count(recipe, "\n"); n > 15 {
-		t.Errorf("%s: the recipe has %d lines; it promises at most 15", doc, n)
+		t.Errorf("the recipe has %d lines; it promises at most 15", n)
 	}
 
 	root := t.TempDir()

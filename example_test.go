@@ -333,14 +333,6 @@ func TestREADMEUsersFileExamples(t *testing.T) {
 // (only the site address, upstream and file paths are swapped for test
 // ones) and checks that it does what the README says.
 func TestREADMERecipes(t *testing.T) {
-	readme := readFile(t, "README.md")
-	recipe := func(t *testing.T, heading string) string {
-		blocks := fencedBlocks(section(t, readme, heading), "caddyfile")
-		if len(blocks) != 1 {
-			t.Fatalf("recipe %q should have one Caddyfile, has %d", heading, len(blocks))
-		}
-		return blocks[0]
-	}
 	t.Setenv("JWT_SECRET", testSecret)
 	t.Setenv("FASTAPI_USERS_SECRET", testSecret)
 
@@ -355,7 +347,7 @@ func TestREADMERecipes(t *testing.T) {
 
 	t.Run("a proxied app gets X-User only from a valid token", func(t *testing.T) {
 		users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "pw")+"\n")
-		base := runREADMECaddyfile(t, recipe(t, "### Pass the user to a proxied app"), upstream, users)
+		base := runREADMECaddyfile(t, readmeRecipe(t, "### Pass the user to a proxied app"), upstream, users)
 
 		resp, body := do(t, "POST", base+"/auth/login", map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"pw"}`)
 		if resp.StatusCode != http.StatusOK {
@@ -380,7 +372,7 @@ func TestREADMERecipes(t *testing.T) {
 	})
 
 	t.Run("handle_errors renders the failure as JSON and keeps the challenge", func(t *testing.T) {
-		base := runREADMECaddyfile(t, recipe(t, "### JSON error bodies"), upstream, "")
+		base := runREADMECaddyfile(t, readmeRecipe(t, "### JSON error bodies"), upstream, "")
 		for _, tc := range []struct {
 			name, auth string
 			status     int
@@ -408,7 +400,7 @@ func TestREADMERecipes(t *testing.T) {
 	})
 
 	t.Run("tokens of a fastapi-users app, new and old style, are accepted", func(t *testing.T) {
-		base := runREADMECaddyfile(t, recipe(t, "### Accept tokens from a fastapi-users app"), upstream, "")
+		base := runREADMECaddyfile(t, readmeRecipe(t, "### Accept tokens from a fastapi-users app"), upstream, "")
 		const id = "2f1a7c3e-5b9d-4e8f-a1b2-c3d4e5f60718"
 		exp := time.Now().Add(time.Hour).Unix()
 		for _, tc := range []struct {
@@ -614,6 +606,22 @@ func section(t *testing.T, doc, heading string) string {
 	}
 	t.Fatalf("README has no heading %q", heading)
 	return ""
+}
+
+// readmeRecipe is the one Caddyfile of a README section.
+func readmeRecipe(t *testing.T, heading string) string {
+	t.Helper()
+	return sectionCaddyfile(t, readFile(t, "README.md"), heading)
+}
+
+// sectionCaddyfile is the one Caddyfile of a section of doc.
+func sectionCaddyfile(t *testing.T, doc, heading string) string {
+	t.Helper()
+	blocks := fencedBlocks(section(t, doc, heading), "caddyfile")
+	if len(blocks) != 1 {
+		t.Fatalf("section %q should have one Caddyfile, has %d", heading, len(blocks))
+	}
+	return blocks[0]
 }
 
 // fencedBlocks returns the contents of the fenced code blocks whose info

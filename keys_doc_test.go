@@ -34,13 +34,6 @@ func keysDoc(t *testing.T) string {
 // adapts their Caddyfiles with every other one of the README.
 func TestKeysDocRecipes(t *testing.T) {
 	doc := keysDoc(t)
-	recipe := func(t *testing.T, heading string) string {
-		blocks := fencedBlocks(section(t, doc, heading), "caddyfile")
-		if len(blocks) != 1 {
-			t.Fatalf("recipe %q should have one Caddyfile, has %d", heading, len(blocks))
-		}
-		return blocks[0]
-	}
 	k := testKeys(t)
 	t.Setenv("JWT_SECRET", testSecret)
 
@@ -68,7 +61,7 @@ func TestKeysDocRecipes(t *testing.T) {
 
 	t.Run("OIDC provider tokens: issuer, audience and require are all checked", func(t *testing.T) {
 		withJWKSTiming(t, nil)
-		cf := recipe(t, "### Verify tokens from an OIDC provider")
+		cf := sectionCaddyfile(t, doc, "### Verify tokens from an OIDC provider")
 		const url = "https://sso.example.com/realms/acme/protocol/openid-connect/certs"
 		if !strings.Contains(cf, url) {
 			t.Fatalf("the recipe no longer uses %s", url)
@@ -120,7 +113,7 @@ func TestKeysDocRecipes(t *testing.T) {
 	})
 
 	t.Run("rotating the sign_key keeps the old key's tokens valid", func(t *testing.T) {
-		cf := recipe(t, "### Rotate signing keys without downtime")
+		cf := sectionCaddyfile(t, doc, "### Rotate signing keys without downtime")
 		newKey := keyFile(t, "jwt-2026.pem", pemPrivate(t, k.ed, "pkcs8"))
 		oldKey := keyFile(t, "jwt-2025.pem", pemPrivate(t, k.edOther, "pkcs8"))
 		users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "pw")+"\n")
@@ -149,7 +142,7 @@ func TestKeysDocRecipes(t *testing.T) {
 	})
 
 	t.Run("roles decide which paths a user reaches", func(t *testing.T) {
-		cf := recipe(t, "### Role-based access")
+		cf := sectionCaddyfile(t, doc, "### Role-based access")
 		sec := section(t, doc, "### Role-based access")
 		example := fencedBlocks(sec, "json")
 		if len(example) != 1 || !strings.Contains(example[0], `"claims": {"roles": ["admin"]}`) {

@@ -169,16 +169,6 @@ func TestREADMEShowsTheFail2banFilter(t *testing.T) {
 	t.Errorf("the README shows no [Definition] block of the fail2ban filter")
 }
 
-// readmeRecipe is the one Caddyfile of a README section.
-func readmeRecipe(t *testing.T, heading string) string {
-	t.Helper()
-	blocks := fencedBlocks(section(t, readFile(t, "README.md"), heading), "caddyfile")
-	if len(blocks) != 1 {
-		t.Fatalf("README section %q should have one Caddyfile, has %d", heading, len(blocks))
-	}
-	return blocks[0]
-}
-
 func TestREADMEAuditLogFeedsTheFail2banFilter(t *testing.T) {
 	re := fail2banFailRegexp(t, readFile(t, fail2banFilter))
 	recipe := readmeRecipe(t, "### Logs")
