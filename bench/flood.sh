@@ -23,6 +23,7 @@
 # Settings (environment):
 #   ROUNDS=3 DURATION=10s CONNECTIONS=50 FLOOD_CONNECTIONS=200 LEAD=2 PIN=1
 #   RATE_LIMIT=off (or "default", or "<count> <window>": jwt_login's rate_limit)
+#   HASH_CPU=default (or the global option's value: "off", "10%", ...)
 #   PORT=18500 CADDY_CPU=0 WRK_CPU=1 CADDY_SRC=<tree to build; default this repo>
 set -euo pipefail
 
@@ -33,6 +34,7 @@ FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-200}
 LEAD=${LEAD:-2}
 PIN=${PIN:-1}
 RATE_LIMIT=${RATE_LIMIT:-off}
+HASH_CPU=${HASH_CPU:-default}
 PORT=${PORT:-18500}
 CADDY_CPU=${CADDY_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
@@ -68,6 +70,11 @@ default) RATE_LIMIT_LINE="# rate_limit: the default (10 failures per 5m per clie
 *) RATE_LIMIT_LINE="rate_limit $RATE_LIMIT" ;;
 esac
 
+case $HASH_CPU in
+default) HASH_CPU_LINE="# hash_cpu: the default (5%)" ;;
+*) HASH_CPU_LINE="hash_cpu $HASH_CPU" ;;
+esac
+
 CF=$TMP/Caddyfile
 cat >"$CF" <<EOF
 {
@@ -75,6 +82,7 @@ cat >"$CF" <<EOF
 	auto_https off
 	persist_config off
 	jwt {
+		$HASH_CPU_LINE
 		backend bench {
 			secret $SECRET
 			user bench $HASH
@@ -206,7 +214,7 @@ echo
 machine_info "$CADDY"
 echo "- load average (1/5/15 min) before: $LOAD_START; after: $LOAD_END (this benchmark itself adds about 2)"
 echo "- $PLACEMENT"
-echo "- measured: \`wrk -t1 -c$CONNECTIONS -d$DURATION --latency\` on the jwt_auth route (HS256); flood: \`wrk -t1 -c$FLOOD_CONNECTIONS -s bench/flood.lua\` POSTing wrong passwords to jwt_login (bcrypt cost 10, rate_limit $RATE_LIMIT), started ${LEAD}s before the measurement; $ROUNDS rounds, quiet and flooded alternating"
+echo "- measured: \`wrk -t1 -c$CONNECTIONS -d$DURATION --latency\` on the jwt_auth route (HS256); flood: \`wrk -t1 -c$FLOOD_CONNECTIONS -s bench/flood.lua\` POSTing wrong passwords to jwt_login (bcrypt cost 10, rate_limit $RATE_LIMIT, hash_cpu $HASH_CPU), started ${LEAD}s before the measurement; $ROUNDS rounds, quiet and flooded alternating"
 echo
 echo "| round | quiet req/s | flooded req/s | ratio | per Caddy CPU | Caddy busy quiet / flooded | quiet p99 | flooded p99 | flood logins/s | flood answers |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
