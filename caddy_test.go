@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -178,6 +179,63 @@ func send(t testing.TB, c *http.Client, req *http.Request) (*http.Response, stri
 	return resp, string(b)
 }
 
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+)
+
+// loginSite is a running Caddy with a jwt_login endpoint.
+type loginSite struct {
+	t   testing.TB
+	url string // of the login endpoint
+}
+
+// post sends a login request with a content type and extra headers.
+func (s loginSite) post(contentType, body string, headers map[string]string) (*http.Response, string) {
+	s.t.Helper()
+	h := map[string]string{}
+	if contentType != "" {
+		h["Content-Type"] = contentType
+	}
+	for k, v := range headers {
+		h[k] = v
+	}
+	return do(s.t, "POST", s.url, h, body)
+}
+
+// form logs in with an OAuth2 password form.
+func (s loginSite) form(user, password string, headers map[string]string) (*http.Response, string) {
+	s.t.Helper()
+	return s.post(formType, "username="+user+"&password="+password, headers)
+}
+
+// json logs in with a JSON body.
+func (s loginSite) json(user, password string, headers map[string]string) (*http.Response, string) {
+	s.t.Helper()
+	u, _ := json.Marshal(user)
+	p, _ := json.Marshal(password)
+	return s.post(jsonType, `{"username":`+string(u)+`,"password":`+string(p)+`}`, headers)
+}
+
+// token logs user in with a JSON body and returns the token issued.
+func (s loginSite) token(user, password string) string {
+	s.t.Helper()
+	return s.tokenOf(s.json(user, password, nil))
+}
+
+// tokenOf is the token of a login's answer, which must be a 200 with one.
+func (s loginSite) tokenOf(resp *http.Response, body string) string {
+	s.t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("login at %s: status %d: %s", s.url, resp.StatusCode, body)
+	}
+	token := jsonField(s.t, body, "token")
+	if token == "" {
+		s.t.Fatalf("login at %s: no token in %s", s.url, body)
+	}
+	return token
+}
+
 // TestHarnessSmoke proves the harness itself: a login and an authenticated
 // call through a real Caddy.
 func TestHarnessSmoke(t *testing.T) {
@@ -193,12 +251,9 @@ func TestHarnessSmoke(t *testing.T) {
 	jwt_auth /api/*
 	respond /api/* "hello {http.auth.user.id}"`)
 
-	resp, body := do(t, "POST", base+"/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw")
-	if resp.StatusCode != 200 {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	token := jsonField(t, body, "token")
-	resp, body = do(t, "GET", base+"/api/x", map[string]string{"Authorization": "Bearer " + token}, "")
+	site := loginSite{t, base + "/login"}
+	token := site.tokenOf(site.form("alice", "pw", nil))
+	resp, body := do(t, "GET", base+"/api/x", map[string]string{"Authorization": "Bearer " + token}, "")
 	if resp.StatusCode != 200 || body != "hello alice" {
 		t.Fatalf("api: %d %q", resp.StatusCode, body)
 	}

@@ -339,11 +339,8 @@ func TestCaddyfileDirectiveOrderNeedsNoOrderLine(t *testing.T) {
 	if resp, body := do(t, "GET", base+"/", nil, ""); resp.StatusCode != 401 || strings.Contains(body, "sesame") {
 		t.Fatalf("GET / without a token: %d %q, want 401 from jwt_auth", resp.StatusCode, body)
 	}
-	resp, body := do(t, "POST", base+"/login", map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"pw"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("login behind jwt_auth: %d %s", resp.StatusCode, body)
-	}
-	resp, body = do(t, "GET", base+"/", map[string]string{"Authorization": "Bearer " + jsonField(t, body, "token")}, "")
+	token := loginSite{t, base + "/login"}.token("alice", "pw")
+	resp, body := do(t, "GET", base+"/", map[string]string{"Authorization": "Bearer " + token}, "")
 	if resp.StatusCode != 200 || body != "open sesame" {
 		t.Fatalf("GET / with the token: %d %q", resp.StatusCode, body)
 	}
@@ -690,11 +687,7 @@ func TestSecretPlaceholdersAreResolvedAtProvision(t *testing.T) {
 		{"/env", envSecret, "{env.CADDY_JWT_TEST_SECRET}"},
 		{"/file", fileSecret, fileSecret + "\n"},
 	} {
-		resp, body := do(t, "POST", base+tt.path, map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"pw"}`)
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s login: %d %s", tt.path, resp.StatusCode, body)
-		}
-		token := jsonField(t, body, "token")
+		token := loginSite{t, base + tt.path}.token("alice", "pw")
 		parse := func(key string) error {
 			_, err := jwt.Parse(token, func(*jwt.Token) (any, error) { return []byte(key), nil }, jwt.WithValidMethods([]string{"HS256"}))
 			return err

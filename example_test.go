@@ -194,11 +194,8 @@ func curlSession(t *testing.T, base string) {
 	}
 
 	// The same login at /auth/eddsa/login, and the API with its token.
-	resp, body = do(t, "POST", base+"/auth/eddsa/login", form, "username="+demoUser+"&password="+demoPassword)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("EdDSA login: %d %s", resp.StatusCode, body)
-	}
-	edToken := jsonField(t, body, "token")
+	ed := loginSite{t, base + "/auth/eddsa/login"}
+	edToken := ed.tokenOf(ed.form(demoUser, demoPassword, nil))
 	header, err := base64.RawURLEncoding.DecodeString(edToken[:strings.IndexByte(edToken, '.')])
 	if err != nil || string(header) != demoEdDSAHeader {
 		t.Errorf("EdDSA token header = %s (%v), want the README's %s", header, err, demoEdDSAHeader)
@@ -349,13 +346,9 @@ func TestREADMERecipes(t *testing.T) {
 		users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "pw")+"\n")
 		base := runREADMECaddyfile(t, readmeRecipe(t, "### Pass the user to a proxied app"), upstream, users)
 
-		resp, body := do(t, "POST", base+"/auth/login", map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"pw"}`)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("login: %d %s", resp.StatusCode, body)
-		}
-		token := jsonField(t, body, "token")
+		token := loginSite{t, base + "/auth/login"}.token("alice", "pw")
 
-		resp, body = do(t, "GET", base+"/api/spoofed", map[string]string{"Authorization": "Bearer " + token, "X-User": "mallory"}, "")
+		resp, body := do(t, "GET", base+"/api/spoofed", map[string]string{"Authorization": "Bearer " + token, "X-User": "mallory"}, "")
 		if resp.StatusCode != http.StatusOK || body != "X-User=alice" {
 			t.Errorf("with a token and a spoofed X-User: %d %q, want the app to see only alice", resp.StatusCode, body)
 		}
@@ -435,11 +428,9 @@ func TestREADMELoginInsideProtectedPath(t *testing.T) {
 	jwt_login /auth/login
 	respond "hello {http.auth.user.id}"`)
 
-	resp, body := do(t, "POST", base+"/auth/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("login under jwt_auth: %d %s", resp.StatusCode, body)
-	}
-	resp, body = do(t, "GET", base+"/", map[string]string{"Authorization": "Bearer " + jsonField(t, body, "token")}, "")
+	login := loginSite{t, base + "/auth/login"}
+	token := login.tokenOf(login.form("alice", "pw", nil))
+	resp, body := do(t, "GET", base+"/", map[string]string{"Authorization": "Bearer " + token}, "")
 	if resp.StatusCode != http.StatusOK || body != "hello alice" {
 		t.Errorf("protected page with the token: %d %q", resp.StatusCode, body)
 	}

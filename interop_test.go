@@ -207,12 +207,9 @@ func TestInteropLoginTokensVerifyWithGoJose(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := do(t, "POST", base+tt.path, map[string]string{"Content-Type": "application/json"},
-				`{"username":"alice","password":"wonderland"}`)
-			if resp.StatusCode != 200 {
-				t.Fatalf("login: %d %s", resp.StatusCode, body)
-			}
-			raw := jsonField(t, body, "token")
+			site := loginSite{t, base + tt.path}
+			resp, body := site.json("alice", "wonderland", nil)
+			raw := site.tokenOf(resp, body)
 
 			tok, err := josejwt.ParseSigned(raw, []jose.SignatureAlgorithm{tt.alg})
 			if err != nil {

@@ -120,11 +120,7 @@ func TestKeysDocRecipes(t *testing.T) {
 		cf = strings.NewReplacer("/etc/caddy/jwt-2026.pem", newKey, "/etc/caddy/jwt-2025.pem", oldKey).Replace(cf)
 		base := runREADMECaddyfile(t, cf, upstream, users)
 
-		resp, body := do(t, "POST", base+"/auth/login", map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"pw"}`)
-		if resp.StatusCode != 200 {
-			t.Fatalf("login: %d %s", resp.StatusCode, body)
-		}
-		login := jsonField(t, body, "token")
+		login := loginSite{t, base + "/auth/login"}.token("alice", "pw")
 		obj, err := jose.ParseSigned(login, []jose.SignatureAlgorithm{jose.EdDSA})
 		if err != nil || obj.Signatures[0].Protected.KeyID != joseThumbprint(t, k.ed.Public()) {
 			t.Fatalf("a new login is not signed by the new key, named by its thumbprint (%v)", err)
@@ -160,11 +156,7 @@ func TestKeysDocRecipes(t *testing.T) {
 
 		tokens := map[string]string{}
 		for _, name := range []string{"alice", "bob", "carol"} {
-			resp, body := do(t, "POST", base+"/auth/login", map[string]string{"Content-Type": "application/json"}, `{"username":"`+name+`","password":"pw"}`)
-			if resp.StatusCode != 200 {
-				t.Fatalf("login %s: %d %s", name, resp.StatusCode, body)
-			}
-			tokens[name] = jsonField(t, body, "token")
+			tokens[name] = loginSite{t, base + "/auth/login"}.token(name, "pw")
 		}
 		tests := []struct {
 			user, path string

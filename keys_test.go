@@ -348,12 +348,7 @@ func TestAsymmetricInterop(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(string(tt.want), func(t *testing.T) {
-			resp, body := do(t, "POST", base+"/"+tt.backend+"/login", map[string]string{"Content-Type": "application/json"},
-				`{"username":"alice","password":"pw"}`)
-			if resp.StatusCode != 200 {
-				t.Fatalf("login: %d %s", resp.StatusCode, body)
-			}
-			raw := jsonField(t, body, "token")
+			raw := loginSite{t, base + "/" + tt.backend + "/login"}.token("alice", "pw")
 			obj, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{tt.want})
 			if err != nil {
 				t.Fatalf("go-jose cannot parse the token as %s: %v", tt.want, err)
@@ -379,7 +374,7 @@ func TestAsymmetricInterop(t *testing.T) {
 			}
 
 			// The login token is accepted by jwt_auth...
-			resp, body = sendAuth(t, "GET", base+"/"+tt.backend+"/api", bearer(raw))
+			resp, body := sendAuth(t, "GET", base+"/"+tt.backend+"/api", bearer(raw))
 			if resp.StatusCode != 200 || body != tt.backend+" alice admin" {
 				t.Fatalf("login token: %d %q", resp.StatusCode, body)
 			}
@@ -437,11 +432,7 @@ func TestKeyRotation(t *testing.T) {
 	jwt_auth /ro readonly
 	respond "{http.auth.user.id}"`)
 
-	resp, body := do(t, "POST", base+"/login", map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"pw"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	login := jsonField(t, body, "token")
+	login := loginSite{t, base + "/login"}.token("alice", "pw")
 	claims := validClaims("bob", nil)
 	kidOf := func(key crypto.Signer) string { return joseThumbprint(t, key.Public()) }
 	tests := []struct {
@@ -502,11 +493,7 @@ func TestHMACRotationKid(t *testing.T) {
 	jwt_login /login
 	jwt_auth /api
 	respond "{http.auth.user.id}"`)
-	resp, body := do(t, "POST", base+"/login", map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"pw"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	login := jsonField(t, body, "token")
+	login := loginSite{t, base + "/login"}.token("alice", "pw")
 	if tok, _, err := jwt.NewParser().ParseUnverified(login, jwt.MapClaims{}); err != nil || tok.Header["kid"] != "k2" {
 		t.Fatalf("login token kid: %v %v", tok.Header["kid"], err)
 	}
@@ -674,12 +661,8 @@ func TestExampleEdDSABackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, body := do(t, "POST", base+"/auth/eddsa/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
-		"username=demo&password=demo-password")
-	if resp.StatusCode != 200 {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	raw := jsonField(t, body, "token")
+	login := loginSite{t, base + "/auth/eddsa/login"}
+	raw := login.tokenOf(login.form(demoUser, demoPassword, nil))
 	obj, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
@@ -690,7 +673,7 @@ func TestExampleEdDSABackend(t *testing.T) {
 	if _, err := obj.Verify(demoKey); err != nil {
 		t.Fatalf("go-jose rejects the demo token: %v", err)
 	}
-	resp, body = sendAuth(t, "GET", base+"/api/", bearer(raw))
+	resp, body := sendAuth(t, "GET", base+"/api/", bearer(raw))
 	if resp.StatusCode != 200 || !strings.Contains(body, `"backend":"demo-ed"`) {
 		t.Fatalf("api: %d %s", resp.StatusCode, body)
 	}

@@ -35,11 +35,6 @@ import (
 // clients). Tokens are decoded here with the standard library only, so a bug
 // in the code that issues them cannot hide in the code that checks them.
 
-const (
-	formType = "application/x-www-form-urlencoded"
-	jsonType = "application/json"
-)
-
 // loginGlobals is a `jwt` global option with one backend named api whose
 // body is testSecret plus the given lines.
 func loginGlobals(lines string) string {
@@ -60,31 +55,6 @@ func loginUsersFile(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return tempFile(t, "users.json", string(data))
-}
-
-// loginSite is a running Caddy with a jwt_login endpoint.
-type loginSite struct {
-	t   testing.TB
-	url string // of the login endpoint
-}
-
-// post sends a login request with a content type and extra headers.
-func (s loginSite) post(contentType, body string, headers map[string]string) (*http.Response, string) {
-	s.t.Helper()
-	h := map[string]string{}
-	if contentType != "" {
-		h["Content-Type"] = contentType
-	}
-	for k, v := range headers {
-		h[k] = v
-	}
-	return do(s.t, "POST", s.url, h, body)
-}
-
-// form logs in with an OAuth2 password form.
-func (s loginSite) form(user, password string, headers map[string]string) (*http.Response, string) {
-	s.t.Helper()
-	return s.post(formType, "username="+user+"&password="+password, headers)
 }
 
 // issuedToken is a token decoded without our code: header, claims, and
@@ -1125,16 +1095,7 @@ func TestLoginLogsForAuditWithoutSecrets(t *testing.T) {
 			t.Fatalf("%s: status %d: %s", a.name, resp.StatusCode, body)
 		}
 	}
-	resp, body := site.form("alice", alicePW, nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	tokens = append(tokens, jsonField(t, body, "token"))
-	resp, body = site.post(jsonType, `{"username":"alice","password":"`+alicePW+`"}`, nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	tokens = append(tokens, jsonField(t, body, "token"))
+	tokens = append(tokens, site.tokenOf(site.form("alice", alicePW, nil)), site.token("alice", alicePW))
 	// Use a token, so the access log sees it in a header.
 	if resp, body := do(t, "GET", base+"/api/x", map[string]string{"Authorization": "Bearer " + tokens[0]}, ""); resp.StatusCode != 200 {
 		t.Fatalf("api: %d %s", resp.StatusCode, body)

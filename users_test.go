@@ -310,8 +310,7 @@ func TestUserStoreErrorsAtStart(t *testing.T) {
 // login posts a JSON login and returns the status code.
 func usersLoginStatus(t *testing.T, base, path, user, password string) int {
 	t.Helper()
-	resp, _ := do(t, "POST", base+path, map[string]string{"Content-Type": "application/json"},
-		`{"username":`+strconv.Quote(user)+`,"password":`+strconv.Quote(password)+`}`)
+	resp, _ := loginSite{t, base + path}.json(user, password, nil)
 	return resp.StatusCode
 }
 
@@ -361,12 +360,9 @@ func TestUsersFileThroughCaddy(t *testing.T) {
 		t.Fatalf("alice after the reload: %d, want 200", got)
 	}
 
-	resp, body := do(t, "POST", base+"/login-json", map[string]string{"Content-Type": "application/json"},
-		`{"username":"carol","password":"carol-pw"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("carol (argon2id, JSON file): %d %s", resp.StatusCode, body)
-	}
-	resp, body = do(t, "GET", base+"/me", map[string]string{"Authorization": "Bearer " + jsonField(t, body, "token")}, "")
+	// carol: an argon2id hash in the JSON users file.
+	token := loginSite{t, base + "/login-json"}.token("carol", "carol-pw")
+	resp, body := do(t, "GET", base+"/me", map[string]string{"Authorization": "Bearer " + token}, "")
 	if resp.StatusCode != 200 || body != "carol admin" {
 		t.Fatalf("carol's token: %d %q, want the claim from the JSON users file", resp.StatusCode, body)
 	}
