@@ -592,17 +592,33 @@ func wantRateLimited(t testing.TB, resp *http.Response, body string, maxWait int
 	}
 }
 
+// failLogins logs user in with a wrong password n times; each must be
+// refused with 400.
+func (s loginSite) failLogins(user string, n int, headers map[string]string) {
+	s.t.Helper()
+	for i := 1; i <= n; i++ {
+		if resp, body := s.form(user, "wrong", headers); resp.StatusCode != 400 {
+			s.t.Fatalf("failure %d: status %d, want 400: %s", i, resp.StatusCode, body)
+		}
+	}
+}
+
 func TestLoginRateLimit(t *testing.T) {
 	users := "\t\t\tuser alice " + bcryptHashForTest(t, "alice-pw")
+	// start runs jwt_login /login for alice with a rate_limit line ("" for
+	// the default) and more global options.
+	start := func(t *testing.T, rateLimit, moreGlobals string) loginSite {
+		t.Helper()
+		site := "jwt_login /login"
+		if rateLimit != "" {
+			site += " {\n\t\t" + rateLimit + "\n\t}"
+		}
+		return loginSite{t, startCaddy(t, loginGlobals(users)+moreGlobals, site) + "/login"}
+	}
 
 	t.Run("default allows 10 failures per 5m, then refuses even the right password", func(t *testing.T) {
-		base := startCaddy(t, loginGlobals(users), `jwt_login /login`)
-		site := loginSite{t, base + "/login"}
-		for i := 1; i <= 10; i++ {
-			if resp, body := site.form("alice", "wrong", nil); resp.StatusCode != 400 {
-				t.Fatalf("failure %d: status %d, want 400: %s", i, resp.StatusCode, body)
-			}
-		}
+		site := start(t, "", "")
+		site.failLogins("alice", 10, nil)
 		resp, body := site.form("alice", "alice-pw", nil)
 		wantRateLimited(t, resp, body, 300)
 		if wait := retryAfterSeconds(t, resp); wait < 290 {
@@ -611,16 +627,8 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("rate_limit 3 1m refuses the 4th attempt", func(t *testing.T) {
-		base := startCaddy(t, loginGlobals(users), `
-	jwt_login /login {
-		rate_limit 3 1m
-	}`)
-		site := loginSite{t, base + "/login"}
-		for i := 1; i <= 3; i++ {
-			if resp, body := site.form("alice", "wrong", nil); resp.StatusCode != 400 {
-				t.Fatalf("failure %d: status %d, want 400: %s", i, resp.StatusCode, body)
-			}
-		}
+		site := start(t, "rate_limit 3 1m", "")
+		site.failLogins("alice", 3, nil)
 		for _, attempt := range []struct{ contentType, body string }{
 			{formType, "username=alice&password=alice-pw"},
 			{jsonType, `{"username":"alice","password":"alice-pw"}`},
@@ -638,14 +646,8 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("successful logins are not counted", func(t *testing.T) {
-		base := startCaddy(t, loginGlobals(users), `
-	jwt_login /login {
-		rate_limit 3 1m
-	}`)
-		site := loginSite{t, base + "/login"}
-		for i := 1; i <= 2; i++ {
-			site.form("alice", "wrong", nil)
-		}
+		site := start(t, "rate_limit 3 1m", "")
+		site.failLogins("alice", 2, nil)
 		for i := 1; i <= 10; i++ {
 			if resp, body := site.form("alice", "alice-pw", nil); resp.StatusCode != 200 {
 				t.Fatalf("success %d: status %d: %s", i, resp.StatusCode, body)
@@ -668,37 +670,21 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("rate_limit off never limits", func(t *testing.T) {
-		base := startCaddy(t, loginGlobals(users), `
-	jwt_login /login {
-		rate_limit off
-	}`)
-		site := loginSite{t, base + "/login"}
-		for i := 1; i <= 30; i++ {
-			if resp, body := site.form("alice", "wrong", nil); resp.StatusCode != 400 {
-				t.Fatalf("failure %d: status %d: %s", i, resp.StatusCode, body)
-			}
-		}
+		site := start(t, "rate_limit off", "")
+		site.failLogins("alice", 30, nil)
 		if resp, body := site.form("alice", "alice-pw", nil); resp.StatusCode != 200 {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
 		}
 	})
 
 	t.Run("with trusted_proxies, each forwarded client IP is counted apart", func(t *testing.T) {
-		base := startCaddy(t, loginGlobals(users)+`
+		site := start(t, "rate_limit 3 1m", `
 	servers {
 		trusted_proxies static 127.0.0.1/32
-	}`, `
-	jwt_login /login {
-		rate_limit 3 1m
 	}`)
-		site := loginSite{t, base + "/login"}
 		a := map[string]string{"X-Forwarded-For": "203.0.113.1"}
 		b := map[string]string{"X-Forwarded-For": "203.0.113.2"}
-		for i := 1; i <= 3; i++ {
-			if resp, body := site.form("alice", "wrong", a); resp.StatusCode != 400 {
-				t.Fatalf("failure %d: status %d: %s", i, resp.StatusCode, body)
-			}
-		}
+		site.failLogins("alice", 3, a)
 		resp, body := site.form("alice", "alice-pw", a)
 		wantRateLimited(t, resp, body, 60)
 
@@ -715,11 +701,7 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("without trusted_proxies, a spoofed X-Forwarded-For does not escape the limit", func(t *testing.T) {
-		base := startCaddy(t, loginGlobals(users), `
-	jwt_login /login {
-		rate_limit 3 1m
-	}`)
-		site := loginSite{t, base + "/login"}
+		site := start(t, "rate_limit 3 1m", "")
 		for i := 1; i <= 3; i++ {
 			xff := map[string]string{"X-Forwarded-For": "198.51.100." + strconv.Itoa(i)}
 			if resp, body := site.form("alice", "wrong", xff); resp.StatusCode != 400 {
@@ -734,11 +716,7 @@ func TestLoginRateLimit(t *testing.T) {
 
 	t.Run("concurrent failures cannot exceed the limit", func(t *testing.T) {
 		const limit, attempts = 3, 24
-		base := startCaddy(t, loginGlobals(users), `
-	jwt_login /login {
-		rate_limit 3 1m
-	}`)
-		url := base + "/login"
+		url := start(t, "rate_limit 3 1m", "").url
 		var wg sync.WaitGroup
 		var refused, limited, other atomic.Int32
 		start := make(chan struct{})
