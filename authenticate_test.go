@@ -23,19 +23,20 @@ import (
 // and payload is under the test's control) or with go-jose (interop_test.go),
 // never with the code under test.
 
+// hmacHashes are the hashes of the HMAC algorithms, for the tests that
+// sign or check tokens by hand.
+var hmacHashes = map[string]func() hash.Hash{
+	"HS256": sha256.New,
+	"HS384": sha512.New384,
+	"HS512": sha512.New,
+}
+
 // mintHMAC signs header and payload (JSON texts, used byte for byte) with an
 // HMAC algorithm (HS256, HS384, HS512) and returns the compact JWS.
 func mintHMAC(t testing.TB, alg, secret, header, payload string) string {
 	t.Helper()
-	var h func() hash.Hash
-	switch alg {
-	case "HS256":
-		h = sha256.New
-	case "HS384":
-		h = sha512.New384
-	case "HS512":
-		h = sha512.New
-	default:
+	h, ok := hmacHashes[alg]
+	if !ok {
 		t.Fatalf("mintHMAC: no hash for %q", alg)
 	}
 	enc := base64.RawURLEncoding

@@ -5,11 +5,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
-	"hash"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -85,15 +82,9 @@ func decodeIssuedToken(t testing.TB, token, secret string) issuedToken {
 			t.Fatalf("token part %d is not a JSON object: %q: %v", i, raw, err)
 		}
 	}
-	var newHash func() hash.Hash
-	switch tok.header["alg"] {
-	case "HS256":
-		newHash = sha256.New
-	case "HS384":
-		newHash = sha512.New384
-	case "HS512":
-		newHash = sha512.New
-	default:
+	alg, _ := tok.header["alg"].(string)
+	newHash, ok := hmacHashes[alg]
+	if !ok {
 		t.Fatalf("token alg %v is not an HMAC algorithm", tok.header["alg"])
 	}
 	mac := hmac.New(newHash, []byte(secret))
