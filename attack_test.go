@@ -75,15 +75,7 @@ func TestAttacks(t *testing.T) {
 	// withStrict gives the claims the strict backend wants, changed by extra
 	// (a nil value deletes a claim).
 	withStrict := func(extra map[string]any) map[string]any {
-		c := validClaims("mallory", map[string]any{"iss": "https://issuer.example", "aud": "api-a"})
-		for k, v := range extra {
-			if v == nil {
-				delete(c, k)
-				continue
-			}
-			c[k] = v
-		}
-		return c
+		return withChanges(validClaims("mallory", map[string]any{"iss": "https://issuer.example", "aud": "api-a"}), extra)
 	}
 	const attackerSecret = "attacker-secret-0123456789-abcdefghijklm"
 

@@ -60,15 +60,20 @@ func claimsJSON(t testing.TB, claims map[string]any) string {
 // (a nil value deletes a claim).
 func validClaims(sub string, extra map[string]any) map[string]any {
 	now := time.Now().Unix()
-	c := map[string]any{"sub": sub, "iat": now, "exp": now + 3600}
-	for k, v := range extra {
+	return withChanges(map[string]any{"sub": sub, "iat": now, "exp": now + 3600}, extra)
+}
+
+// withChanges sets the fields of changes in m, deletes those whose value is
+// nil, and returns m: claims or a header, changed for one test.
+func withChanges(m, changes map[string]any) map[string]any {
+	for k, v := range changes {
 		if v == nil {
-			delete(c, k)
+			delete(m, k)
 			continue
 		}
-		c[k] = v
+		m[k] = v
 	}
-	return c
+	return m
 }
 
 // hs256 mints an HS256 token with the usual header.

@@ -137,13 +137,7 @@ func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 func signToken(t testing.TB, alg string, key any, header map[string]any, claims map[string]any) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims(claims))
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-			continue
-		}
-		tok.Header[k] = v
-	}
+	withChanges(tok.Header, header)
 	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Fatalf("signing %s: %v", alg, err)
