@@ -534,8 +534,14 @@ func provisionBackends(tb testing.TB, appJSON string) caddy.Context {
 // holds tokens signed with testSecret.
 func fuzzBackend(tb testing.TB) *Backend {
 	tb.Helper()
-	ctx := provisionBackends(tb, `{"backends":{"api":{"secrets":[{"value":"`+testSecret+`"}]}}}`)
-	app, err := loadApp(ctx)
+	return provisionedBackend(tb, `{"secrets":[{"value":"`+testSecret+`"}]}`)
+}
+
+// provisionedBackend provisions a jwt app whose one backend, api, is
+// backendJSON, and returns that backend.
+func provisionedBackend(tb testing.TB, backendJSON string) *Backend {
+	tb.Helper()
+	app, err := loadApp(provisionBackends(tb, `{"backends":{"api":`+backendJSON+`}}`))
 	if err != nil {
 		tb.Fatal(err)
 	}

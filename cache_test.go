@@ -29,15 +29,7 @@ var cacheEpoch = time.Now().Truncate(time.Second)
 // fake clock that starts at cacheEpoch.
 func clockedBackend(t testing.TB, backendJSON string) (*Backend, *fakeClock) {
 	t.Helper()
-	ctx := provisionBackends(t, `{"backends":{"api":`+backendJSON+`}}`)
-	app, err := loadApp(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := app.backend("api")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := provisionedBackend(t, backendJSON)
 	clock := new(fakeClock)
 	clock.nanos.Store(cacheEpoch.UnixNano())
 	b.now = clock.now
