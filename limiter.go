@@ -2,18 +2,25 @@ package caddyjwt
 
 import (
 	"container/list"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
-// maxTrackedIPs bounds the memory of a login limiter: past it, the client IP
-// whose last attempt is oldest is forgotten first.
+// maxTrackedIPs bounds the memory of a login limiter: past it, the client
+// (an IP, or an IPv6 /64) whose last attempt is oldest is forgotten first.
 const maxTrackedIPs = 100_000
 
-// limiter counts failed logins per client IP in a sliding window. Once an IP
-// has max failures in the window, every login from it is refused, without a
-// hash check, until its oldest counted failure leaves the window. Times are
-// passed in, so tests drive it with their own clock.
+// limiter counts failed logins per client (see clientKey) in a sliding
+// window. Once a client has max failures in the window, every login from it
+// is refused, without a hash check, until its oldest counted failure leaves
+// the window. Times are passed in, so tests drive it with their own clock.
+//
+// One limiter serves every jwt_login of a backend that has the same limit,
+// in every loaded config: handlers take it from the limiters pool, so that
+// neither a reload nor a second login route gives a client fresh attempts.
 type limiter struct {
 	max      int
 	window   time.Duration
@@ -25,8 +32,49 @@ type limiter struct {
 }
 
 type limitEntry struct {
-	ip    string
-	fails []time.Time // ascending; at most max of them
+	client string
+	fails  []time.Time // ascending; at most max of them
+}
+
+// limiters holds the limiter of each backend and limit while a loaded
+// config uses it. A reload provisions the new config before it cleans up
+// the old one, so the limiter, and its counts, pass from one to the other.
+var limiters = caddy.NewUsagePool()
+
+// limiterKey names a limiter in the limiters pool: a changed limit gets a
+// limiter of its own, with empty counts.
+type limiterKey struct {
+	backend string
+	max     int
+	window  time.Duration
+}
+
+// loadLimiter takes the limiter of key from the pool, made now if no
+// loaded config uses it yet. Every call must be matched by one
+// limiters.Delete(key) when the config is unloaded.
+func loadLimiter(key limiterKey) *limiter {
+	v, _, _ := limiters.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newLimiter(key.max, key.window), nil
+	})
+	return v.(*limiter)
+}
+
+// clientKey is what the limiter counts a client IP under. An IPv4 address
+// counts on its own; an IPv6 one by its /64, since one host usually has a
+// whole /64 to pick addresses from (an attacker would otherwise get fresh
+// attempts with every address of it). An IPv4-mapped IPv6 address counts
+// as its IPv4 address, and a zone is ignored. What does not parse as an
+// IP address is its own key. Logs keep the client IP itself.
+func clientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Is4() {
+		return ip // an IPv4 address parses only in its canonical form
+	}
+	addr = addr.WithZone("")
+	if addr.Is4In6() {
+		return addr.Unmap().String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 func newLimiter(max int, window time.Duration) *limiter {
@@ -39,16 +87,17 @@ func newLimiter(max int, window time.Duration) *limiter {
 	}
 }
 
-// attempt starts a login attempt from ip. When ip already has max failures
-// in the window, it returns how long until the oldest of them leaves it, and
-// the attempt must be refused without a password check. Otherwise it returns
-// zero and counts the attempt as a failure at once, so that concurrent
-// attempts cannot check more passwords than the limit allows; the caller
-// takes it back with undo if it turns out not to be a failed login.
-func (l *limiter) attempt(ip string, now time.Time) (wait time.Duration) {
+// attempt starts a login attempt from client, a clientKey. When client
+// already has max failures in the window, it returns how long until the
+// oldest of them leaves it, and the attempt must be refused without a
+// password check. Otherwise it returns zero and counts the attempt as a
+// failure at once, so that concurrent attempts cannot check more passwords
+// than the limit allows; the caller takes it back with undo if it turns out
+// not to be a failed login.
+func (l *limiter) attempt(client string, now time.Time) (wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	el, ok := l.entries[ip]
+	el, ok := l.entries[client]
 	if ok {
 		e := el.Value.(*limitEntry)
 		l.prune(e, now)
@@ -57,12 +106,12 @@ func (l *limiter) attempt(ip string, now time.Time) (wait time.Duration) {
 		}
 		l.order.MoveToBack(el)
 	} else {
-		el = l.order.PushBack(&limitEntry{ip: ip, fails: make([]time.Time, 0, min(l.max, 16))})
-		l.entries[ip] = el
+		el = l.order.PushBack(&limitEntry{client: client, fails: make([]time.Time, 0, min(l.max, 16))})
+		l.entries[client] = el
 		if l.order.Len() > l.capacity {
 			oldest := l.order.Front()
 			l.order.Remove(oldest)
-			delete(l.entries, oldest.Value.(*limitEntry).ip)
+			delete(l.entries, oldest.Value.(*limitEntry).client)
 		}
 	}
 	// Concurrent attempts may arrive out of order; keep the times sorted,
@@ -79,13 +128,13 @@ func (l *limiter) attempt(ip string, now time.Time) (wait time.Duration) {
 }
 
 // undo takes back the attempt that attempt counted at the given time: the
-// login succeeded, or never got to a password check. An IP left without
+// login succeeded, or never got to a password check. A client left without
 // failures is forgotten, so successful logins do not push the failures of
 // others out of the limiter.
-func (l *limiter) undo(ip string, at time.Time) {
+func (l *limiter) undo(client string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	el, ok := l.entries[ip]
+	el, ok := l.entries[client]
 	if !ok {
 		return // evicted meanwhile
 	}
@@ -98,7 +147,7 @@ func (l *limiter) undo(ip string, at time.Time) {
 	}
 	if len(e.fails) == 0 {
 		l.order.Remove(el)
-		delete(l.entries, ip)
+		delete(l.entries, client)
 	}
 }
 
@@ -114,9 +163,15 @@ func (l *limiter) prune(e *limitEntry, now time.Time) {
 	}
 }
 
-// tracked tells how many client IPs the limiter remembers.
+// Destruct lets the limiters pool hold a limiter; there is nothing to free.
+func (l *limiter) Destruct() error { return nil }
+
+// tracked tells how many clients the limiter remembers.
 func (l *limiter) tracked() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.entries)
 }
+
+// Interface guards
+var _ caddy.Destructor = (*limiter)(nil)

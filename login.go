@@ -72,7 +72,10 @@ type Login struct {
 	backend *Backend
 	page    *template.Template
 	limiter *limiter
-	logger  *zap.Logger
+	// limiterKey is the key of limiter in the limiters pool while this
+	// handler holds it; nil once Cleanup gave it back.
+	limiterKey *limiterKey
+	logger     *zap.Logger
 }
 
 // RateLimit limits failed logins per client IP. The client IP is Caddy's, so
@@ -134,9 +137,24 @@ func (h *Login) Provision(ctx caddy.Context) error {
 		if rl.Window == 0 {
 			rl.Window = caddy.Duration(defaultRateLimitWindow)
 		}
-		h.limiter = newLimiter(rl.Count, time.Duration(rl.Window))
+		// Shared by the backend's logins with the same limit, and kept
+		// across reloads, so neither gives a client fresh attempts.
+		key := limiterKey{backend: h.backend.name, max: rl.Count, window: time.Duration(rl.Window)}
+		h.limiter = loadLimiter(key)
+		h.limiterKey = &key
 	}
 	return nil
+}
+
+// Cleanup gives the limiter back to the pool: it is dropped with its counts
+// when no loaded config uses it any more.
+func (h *Login) Cleanup() error {
+	if h.limiterKey == nil {
+		return nil
+	}
+	_, err := limiters.Delete(*h.limiterKey)
+	h.limiterKey = nil
+	return err
 }
 
 // loginError is the JSON body of a failed login.
@@ -175,10 +193,12 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		return err
 	}
 	// The attempt counts as a failure from the start, so that concurrent
-	// attempts from one IP cannot check more passwords than the limit
-	// allows; it is taken back unless it really was a failed login.
+	// attempts from one client cannot check more passwords than the limit
+	// allows; it is taken back unless it really was a failed login. The
+	// limiter counts an IPv6 client by its /64; logs keep its own IP.
+	client := clientKey(ip)
 	now := time.Now()
-	if wait := h.limiter.attempt(ip, now); wait > 0 {
+	if wait := h.limiter.attempt(client, now); wait > 0 {
 		h.logFailure(ip, "", "rate limited")
 		h.backend.metrics.loginRateLimited.Inc()
 		secs := int64((wait + time.Second - 1) / time.Second)
@@ -195,7 +215,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	failed, err := h.login(w, r, ip, browser)
 	if !failed {
-		h.limiter.undo(ip, now)
+		h.limiter.undo(client, now)
 	}
 	return err
 }
@@ -427,5 +447,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Login)(nil)
+	_ caddy.CleanerUpper          = (*Login)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Login)(nil)
 )
