@@ -2,9 +2,7 @@ package caddyjwt
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -136,24 +134,14 @@ func TestBrowserCaddyfileErrors(t *testing.T) {
 		{"cache_control with a value other than off", site, "jwt_auth {\n\t\tcache_control private\n\t}",
 			"cache_control private", []string{"jwt_auth", "cache_control", "off"}},
 	}
-	lineRE := regexp.MustCompile(`Caddyfile:(\d+)\b`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := adapt(caddyfileFor("0", tt.globals, tt.site))
 			if err == nil {
 				t.Fatal("the Caddyfile adapted; want an adapt error")
 			}
-			msg := err.Error()
-			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error does not mention %q:\n%s", w, msg)
-				}
-			}
-			want := fmt.Sprint(caddyfileLine(t, tt.globals, tt.site, tt.line))
-			m := lineRE.FindAllStringSubmatch(msg, -1)
-			if len(m) == 0 || m[len(m)-1][1] != want {
-				t.Errorf("error does not point at Caddyfile:%s (%q):\n%s", want, tt.line, msg)
-			}
+			wantMentions(t, err, tt.want...)
+			wantErrorAt(t, err, tt.globals, tt.site, tt.line)
 		})
 	}
 }
@@ -192,11 +180,7 @@ func TestBrowserJSONConfigurationErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("config provisioned; want an error")
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
+			wantMentions(t, err, tt.want...)
 		})
 	}
 }

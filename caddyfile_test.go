@@ -357,6 +357,21 @@ func caddyfileLine(t *testing.T, globals, site, marker string) int {
 	return 1 + strings.Count(full[:i], "\n")
 }
 
+// caddyfilePosition matches the positions in the test Caddyfile that an
+// error names.
+var caddyfilePosition = regexp.MustCompile(`Caddyfile:(\d+)\b`)
+
+// wantErrorAt checks that the last position err names, which is where the
+// error is, is the line of the test Caddyfile where marker last occurs.
+func wantErrorAt(t *testing.T, err error, globals, site, marker string) {
+	t.Helper()
+	want := fmt.Sprint(caddyfileLine(t, globals, site, marker))
+	m := caddyfilePosition.FindAllStringSubmatch(err.Error(), -1)
+	if len(m) == 0 || m[len(m)-1][1] != want {
+		t.Errorf("error does not point at Caddyfile:%s (%q):\n%v", want, marker, err)
+	}
+}
+
 func TestCaddyfileConfigurationErrors(t *testing.T) {
 	hash := bcryptHashForTest(t, "pw")
 	okBackend := func(name string, extra ...string) string {
@@ -535,7 +550,6 @@ func TestCaddyfileConfigurationErrors(t *testing.T) {
 		{"jwt_auth with an unknown subdirective", api, "jwt_auth {\n\t\tcolour blue\n\t}",
 			adaptStage, "colour blue", nil, []string{"jwt_auth", `unrecognized subdirective "colour"`}},
 	}
-	lineRE := regexp.MustCompile(`Caddyfile:(\d+)\b`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {
@@ -557,18 +571,9 @@ func TestCaddyfileConfigurationErrors(t *testing.T) {
 				t.Fatal("config loaded; want an error")
 			}
 			msg := err.Error()
-			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error does not mention %q:\n%s", w, msg)
-				}
-			}
+			wantMentions(t, err, tt.want...)
 			if tt.line != "" {
-				want := fmt.Sprint(caddyfileLine(t, tt.globals, tt.site, tt.line))
-				// The last position named is where the error is.
-				m := lineRE.FindAllStringSubmatch(msg, -1)
-				if len(m) == 0 || m[len(m)-1][1] != want {
-					t.Errorf("error does not point at Caddyfile:%s (%q):\n%s", want, tt.line, msg)
-				}
+				wantErrorAt(t, err, tt.globals, tt.site, tt.line)
 			}
 			if strings.Contains(msg, testSecret) || strings.Contains(msg, "sesame") || strings.Contains(msg, "too-short") {
 				t.Errorf("error reveals a secret:\n%s", msg)
@@ -656,11 +661,7 @@ func TestJSONConfigurationErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("config provisioned; want an error")
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%s", w, err)
-				}
-			}
+			wantMentions(t, err, tt.want...)
 			if strings.Contains(err.Error(), testSecret) {
 				t.Errorf("error reveals the secret:\n%s", err)
 			}

@@ -600,11 +600,7 @@ func TestKeyConfigErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("config loaded")
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
+			wantMentions(t, err, tt.want...)
 		})
 	}
 }
@@ -636,11 +632,7 @@ func TestKeyConfigErrorsInJSON(t *testing.T) {
 			if err == nil {
 				t.Fatal("config loaded")
 			}
-			for _, w := range append(tt.want, `"api"`) {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
+			wantMentions(t, err, append(tt.want, `"api"`)...)
 		})
 	}
 }

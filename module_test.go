@@ -54,11 +54,7 @@ func TestAppBackendLookup(t *testing.T) {
 			if err == nil {
 				t.Fatalf("found %q; want an error", got.name)
 			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			wantMentions(t, err, tt.wantErr...)
 		})
 	}
 }

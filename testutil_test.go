@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,6 +29,16 @@ func bcryptHashForTest(t testing.TB, password string) string {
 	}
 	hashCache[password] = string(h)
 	return string(h)
+}
+
+// wantMentions checks that err's message contains each of want.
+func wantMentions(t testing.TB, err error, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
 }
 
 // jsonField reads one string field of a JSON object.

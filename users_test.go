@@ -165,11 +165,7 @@ func TestParseUsersErrorsNameFileAndLine(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %#v", users)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			wantMentions(t, err, tt.want...)
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("error %q repeats the plain text password", err)
 			}
@@ -295,11 +291,7 @@ func TestUserStoreErrorsAtStart(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			wantMentions(t, err, tt.want...)
 			if tt.name == "inline user with a bad hash is not blamed on the file" && strings.Contains(err.Error(), "/u") {
 				t.Errorf("error %q blames the users file for an inline user", err)
 			}
