@@ -711,29 +711,13 @@ func FuzzCaddyfileGlobal(f *testing.F) {
 	f.Add("secret " + strings.Repeat("k", 64) + " kid\nalgorithm HS512\nlifetime 10m\nleeway 0s\nissuer i\naudience a b\nuser_claim uid")
 	f.Add("secret {env.X}\nusers /etc/users\nuser alice $2y$04$abcdefghijklmnopqrstuuJ2r3nq9W5T7bx6v8XDxnZLCx2yPgT0S role=admin")
 	f.Fuzz(func(t *testing.T, body string) {
-		if strings.Contains(body, "import") {
-			// import reads files named by the input; that is Caddy's
-			// business and could read anything on this machine.
-			t.Skip()
-		}
-		out, err := adapt("{\n\tadmin off\n\tjwt {\n\t\tbackend api {\n" + body + "\n\t\t}\n\t}\n}\n\n:0 {\n\tjwt_auth\n\trespond ok\n}\n")
-		if err != nil {
-			return
-		}
-		var cfg struct {
-			Apps struct {
-				JWT json.RawMessage `json:"jwt"`
-			} `json:"apps"`
-		}
-		if err := json.Unmarshal(out, &cfg); err != nil {
-			t.Fatalf("adapted output is not JSON: %v", err)
-		}
-		if cfg.Apps.JWT == nil {
+		apps, ok := adaptFuzzed(t, "{\n\tadmin off\n\tjwt {\n\t\tbackend api {\n"+body+"\n\t\t}\n\t}\n}\n\n:0 {\n\tjwt_auth\n\trespond ok\n}\n")
+		if !ok || apps["jwt"] == nil {
 			return
 		}
 		var app App
-		if err := caddy.StrictUnmarshalJSON(cfg.Apps.JWT, &app); err != nil {
-			t.Fatalf("adapted jwt app does not load: %v\n%s", err, cfg.Apps.JWT)
+		if err := caddy.StrictUnmarshalJSON(apps["jwt"], &app); err != nil {
+			t.Fatalf("adapted jwt app does not load: %v\n%s", err, apps["jwt"])
 		}
 		for name, b := range app.Backends {
 			if err := checkBackendName(name); err != nil {

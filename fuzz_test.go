@@ -34,29 +34,55 @@ const fuzzDirectiveApp = `{"backends":{
 	"api":{"secrets":[{"value":"` + testSecret + `"}],"users":[{"username":"alice","password":"` + fuzzUserHash + `"}]},
 	"admin":{"secrets":[{"value":"` + testSecret + `"}]}}}`
 
-// fuzzDirective adapts a site with `<directive> <body>` and provisions
-// every jwt handler in it against ctx. It fails the test when something
-// adapts that does not provision; check looks at each handler further.
-func fuzzDirective(t *testing.T, ctx caddy.Context, directive, body string, check func(t *testing.T, h caddy.Module)) {
-	if strings.Contains(body, "import") {
-		// import reads files named by the input; that is Caddy's
-		// business and could read anything on this machine.
+// adaptFuzzed adapts a Caddyfile that holds the fuzzed input and returns
+// its apps' JSON; ok is false when it does not adapt. Input that imports
+// is skipped: import reads files named by the input, which is Caddy's
+// business and could read anything on this machine (the fixed parts of
+// the fuzzed Caddyfiles import nothing).
+func adaptFuzzed(t *testing.T, caddyfile string) (apps map[string]json.RawMessage, ok bool) {
+	if strings.Contains(caddyfile, "import") {
 		t.Skip()
 	}
-	out, err := adapt(fuzzDirectiveGlobals + ":0 {\n\t" + directive + " " + body + "\n\trespond ok\n}\n")
+	out, err := adapt(caddyfile)
 	if err != nil {
-		return
+		return nil, false
 	}
 	var cfg struct {
-		Apps struct {
-			HTTP json.RawMessage `json:"http"`
-		} `json:"apps"`
+		Apps map[string]json.RawMessage `json:"apps"`
 	}
 	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatalf("adapted output is not JSON: %v", err)
 	}
+	return cfg.Apps, true
+}
+
+// fuzzHandlers is a fuzz target for the body of directive, seeded with
+// seeds (and testdata/fuzz/<name>): each input goes through fuzzDirective,
+// and check looks further at each handler of type H it provisions.
+func fuzzHandlers[H caddy.Module](f *testing.F, directive string, seeds []string, check func(t *testing.T, h H)) {
+	ctx := provisionBackends(f, fuzzDirectiveApp)
+	for _, seed := range seeds {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		fuzzDirective(t, ctx, directive, body, func(t *testing.T, m caddy.Module) {
+			if h, ok := m.(H); ok {
+				check(t, h)
+			}
+		})
+	})
+}
+
+// fuzzDirective adapts a site with `<directive> <body>` and provisions
+// every jwt handler in it against ctx. It fails the test when something
+// adapts that does not provision; check looks at each handler further.
+func fuzzDirective(t *testing.T, ctx caddy.Context, directive, body string, check func(t *testing.T, h caddy.Module)) {
+	apps, ok := adaptFuzzed(t, fuzzDirectiveGlobals+":0 {\n\t"+directive+" "+body+"\n\trespond ok\n}\n")
+	if !ok {
+		return
+	}
 	var routes any
-	if err := json.Unmarshal(cfg.Apps.HTTP, &routes); err != nil && cfg.Apps.HTTP != nil {
+	if err := json.Unmarshal(apps["http"], &routes); err != nil && apps["http"] != nil {
 		t.Fatalf("adapted http app is not JSON: %v", err)
 	}
 	for _, obj := range handlerObjects(routes) {
@@ -96,53 +122,41 @@ func fuzzDirective(t *testing.T, ctx caddy.Context, directive, body string, chec
 }
 
 func FuzzCaddyfileLogin(f *testing.F) {
-	ctx := provisionBackends(f, fuzzDirectiveApp)
-	f.Add("/login api")
-	f.Add("/login api {\n\t\trate_limit 5 10m\n\t}")
-	f.Add("api {\n\t\trate_limit off\n\t}")
-	f.Fuzz(func(t *testing.T, body string) {
-		fuzzDirective(t, ctx, "jwt_login", body, func(t *testing.T, m caddy.Module) {
-			h, ok := m.(*Login)
-			if !ok {
-				return
-			}
-			if h.backend == nil || h.backend.name != "api" {
-				t.Fatalf("jwt_login adapted for a backend that cannot log anyone in: %q", h.Backend)
-			}
-			if rl := h.RateLimit; rl != nil && !rl.Disabled && (rl.Count <= 0 || rl.Window <= 0) {
-				t.Fatalf("jwt_login adapted with rate_limit %d per %d", rl.Count, rl.Window)
-			}
-			if (h.limiter == nil) != (h.RateLimit != nil && h.RateLimit.Disabled) {
-				t.Fatalf("limiter %v with rate_limit %+v", h.limiter, h.RateLimit)
-			}
-		})
+	fuzzHandlers(f, "jwt_login", []string{
+		"/login api",
+		"/login api {\n\t\trate_limit 5 10m\n\t}",
+		"api {\n\t\trate_limit off\n\t}",
+	}, func(t *testing.T, h *Login) {
+		if h.backend == nil || h.backend.name != "api" {
+			t.Fatalf("jwt_login adapted for a backend that cannot log anyone in: %q", h.Backend)
+		}
+		if rl := h.RateLimit; rl != nil && !rl.Disabled && (rl.Count <= 0 || rl.Window <= 0) {
+			t.Fatalf("jwt_login adapted with rate_limit %d per %d", rl.Count, rl.Window)
+		}
+		if (h.limiter == nil) != (h.RateLimit != nil && h.RateLimit.Disabled) {
+			t.Fatalf("limiter %v with rate_limit %+v", h.limiter, h.RateLimit)
+		}
 	})
 }
 
 func FuzzCaddyfileAuth(f *testing.F) {
-	ctx := provisionBackends(f, fuzzDirectiveApp)
-	f.Add("/api/* api admin")
-	f.Add("admin {\n\t\tfrom_header X-Token\n\t\trequire role admin\n\t}")
-	f.Add("api {\n\t\tredirect /login\n\t\tcache_control off\n\t}")
-	f.Fuzz(func(t *testing.T, body string) {
-		fuzzDirective(t, ctx, "jwt_auth", body, func(t *testing.T, m caddy.Module) {
-			h, ok := m.(*Auth)
-			if !ok {
-				return
+	fuzzHandlers(f, "jwt_auth", []string{
+		"/api/* api admin",
+		"admin {\n\t\tfrom_header X-Token\n\t\trequire role admin\n\t}",
+		"api {\n\t\tredirect /login\n\t\tcache_control off\n\t}",
+	}, func(t *testing.T, h *Auth) {
+		if len(h.backends) == 0 {
+			t.Fatalf("jwt_auth adapted without a backend: %q", h.Backends)
+		}
+		for _, b := range h.backends {
+			if b.name != "api" && b.name != "admin" {
+				t.Fatalf("jwt_auth adapted with backend %q", b.name)
 			}
-			if len(h.backends) == 0 {
-				t.Fatalf("jwt_auth adapted without a backend: %q", h.Backends)
-			}
-			for _, b := range h.backends {
-				if b.name != "api" && b.name != "admin" {
-					t.Fatalf("jwt_auth adapted with backend %q", b.name)
-				}
-			}
-			// A header name no request can carry would silently never
-			// match.
-			if h.FromHeader != "" && !httpguts.ValidHeaderFieldName(h.FromHeader) {
-				t.Fatalf("jwt_auth adapted with from_header %q", h.FromHeader)
-			}
-		})
+		}
+		// A header name no request can carry would silently never
+		// match.
+		if h.FromHeader != "" && !httpguts.ValidHeaderFieldName(h.FromHeader) {
+			t.Fatalf("jwt_auth adapted with from_header %q", h.FromHeader)
+		}
 	})
 }
