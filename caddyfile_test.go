@@ -566,12 +566,8 @@ func TestCaddyfileConfigurationErrors(t *testing.T) {
 					t.Fatalf("adapt failed (%v); want it to pass and provisioning to fail", adaptErr)
 				}
 			}
-			err := loadError(t, tt.globals, tt.site)
-			if err == nil {
-				t.Fatal("config loaded; want an error")
-			}
+			err := wantLoadError(t, tt.globals, tt.site, tt.want...)
 			msg := err.Error()
-			wantMentions(t, err, tt.want...)
 			if tt.line != "" {
 				wantErrorAt(t, err, tt.globals, tt.site, tt.line)
 			}
@@ -595,6 +591,30 @@ func provisionJSON(t *testing.T, jwtApp, handlers string) error {
 		t.Fatalf("test JSON does not parse: %v", err)
 	}
 	return caddy.Validate(&c)
+}
+
+// wantProvisionError provisions a JSON config that must fail, checks that
+// the error mentions each of want, and returns it.
+func wantProvisionError(t *testing.T, jwtApp, handlers string, want ...string) error {
+	t.Helper()
+	err := provisionJSON(t, jwtApp, handlers)
+	if err == nil {
+		t.Fatal("config provisioned; want an error")
+	}
+	wantMentions(t, err, want...)
+	return err
+}
+
+// wantLoadError loads a Caddyfile config that must fail, checks that the
+// error mentions each of want, and returns it.
+func wantLoadError(t *testing.T, globals, site string, want ...string) error {
+	t.Helper()
+	err := loadError(t, globals, site)
+	if err == nil {
+		t.Fatal("config loaded; want an error")
+	}
+	wantMentions(t, err, want...)
+	return err
 }
 
 func TestJSONConfigurationErrors(t *testing.T) {
@@ -657,11 +677,7 @@ func TestJSONConfigurationErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := provisionJSON(t, tt.app, tt.handlers)
-			if err == nil {
-				t.Fatal("config provisioned; want an error")
-			}
-			wantMentions(t, err, tt.want...)
+			err := wantProvisionError(t, tt.app, tt.handlers, tt.want...)
 			if strings.Contains(err.Error(), testSecret) {
 				t.Errorf("error reveals the secret:\n%s", err)
 			}

@@ -596,11 +596,7 @@ func TestKeyConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := loadError(t, tt.globals, tt.site)
-			if err == nil {
-				t.Fatal("config loaded")
-			}
-			wantMentions(t, err, tt.want...)
+			wantLoadError(t, tt.globals, tt.site, tt.want...)
 		})
 	}
 }
