@@ -106,6 +106,14 @@ func TestCaddyfileGlobalOptionAdaptsToJSON(t *testing.T) {
 	secret48 := strings.Repeat("s", 48)
 	secret64 := strings.Repeat("s", 64)
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	// api is a jwt option whose one backend, api, has testSecret and lines;
+	// apiJSON is the jwt app it adapts to, fields following the secret.
+	api := func(lines ...string) string {
+		return jwtOption(backendBlock("api", append([]string{"secret " + testSecret}, lines...)...))
+	}
+	apiJSON := func(fields string) string {
+		return `{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],` + fields + `}}}`
+	}
 	tests := []struct {
 		name    string
 		globals string
@@ -138,68 +146,68 @@ func TestCaddyfileGlobalOptionAdaptsToJSON(t *testing.T) {
 		},
 		{
 			"lifetime",
-			jwtOption(backendBlock("api", "secret "+testSecret, "lifetime 2h30m")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"lifetime":9000000000000}}}`,
+			api("lifetime 2h30m"),
+			apiJSON(`"lifetime":9000000000000`),
 		},
 		{
 			"lifetime in days, Caddy's extension",
-			jwtOption(backendBlock("api", "secret "+testSecret, "lifetime 1d")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"lifetime":86400000000000}}}`,
+			api("lifetime 1d"),
+			apiJSON(`"lifetime":86400000000000`),
 		},
 		{
 			"issuer",
-			jwtOption(backendBlock("api", "secret "+testSecret, "issuer https://auth.example.com")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"issuer":"https://auth.example.com"}}}`,
+			api("issuer https://auth.example.com"),
+			apiJSON(`"issuer":"https://auth.example.com"`),
 		},
 		{
 			"one audience",
-			jwtOption(backendBlock("api", "secret "+testSecret, "audience fastapi-users:auth")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"audience":["fastapi-users:auth"]}}}`,
+			api("audience fastapi-users:auth"),
+			apiJSON(`"audience":["fastapi-users:auth"]`),
 		},
 		{
 			"several audiences on one line",
-			jwtOption(backendBlock("api", "secret "+testSecret, "audience web mobile cli")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"audience":["web","mobile","cli"]}}}`,
+			api("audience web mobile cli"),
+			apiJSON(`"audience":["web","mobile","cli"]`),
 		},
 		{
 			"audience lines add up",
-			jwtOption(backendBlock("api", "secret "+testSecret, "audience web", "audience mobile")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"audience":["web","mobile"]}}}`,
+			api("audience web", "audience mobile"),
+			apiJSON(`"audience":["web","mobile"]`),
 		},
 		{
 			"leeway",
-			jwtOption(backendBlock("api", "secret "+testSecret, "leeway 5s")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"leeway":5000000000}}}`,
+			api("leeway 5s"),
+			apiJSON(`"leeway":5000000000`),
 		},
 		{
 			"leeway 0s is kept, so it does not fall back to the 30s default",
-			jwtOption(backendBlock("api", "secret "+testSecret, "leeway 0s")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"leeway":0}}}`,
+			api("leeway 0s"),
+			apiJSON(`"leeway":0`),
 		},
 		{
 			"user_claim",
-			jwtOption(backendBlock("api", "secret "+testSecret, "user_claim user_id")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"user_claim":"user_id"}}}`,
+			api("user_claim user_id"),
+			apiJSON(`"user_claim":"user_id"`),
 		},
 		{
 			"users file",
-			jwtOption(backendBlock("api", "secret "+testSecret, "users /etc/caddy/users.htpasswd")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"users_file":"/etc/caddy/users.htpasswd"}}}`,
+			api("users /etc/caddy/users.htpasswd"),
+			apiJSON(`"users_file":"/etc/caddy/users.htpasswd"`),
 		},
 		{
 			"a user without claims",
-			jwtOption(backendBlock("api", "secret "+testSecret, "user alice "+hash)),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"users":[{"username":"alice","password":"` + hash + `"}]}}}`,
+			api("user alice " + hash),
+			apiJSON(`"users":[{"username":"alice","password":"` + hash + `"}]`),
 		},
 		{
 			"a user with claims; a value may contain =",
-			jwtOption(backendBlock("api", "secret "+testSecret, "user alice "+hash+" role=admin team=blue query=a=b")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"users":[{"username":"alice","password":"` + hash + `","claims":{"role":"admin","team":"blue","query":"a=b"}}]}}}`,
+			api("user alice " + hash + " role=admin team=blue query=a=b"),
+			apiJSON(`"users":[{"username":"alice","password":"` + hash + `","claims":{"role":"admin","team":"blue","query":"a=b"}}]`),
 		},
 		{
 			"several users beside a users file",
-			jwtOption(backendBlock("api", "secret "+testSecret, "user alice "+hash, "user bob "+hash+" role=ops", "users users.json")),
-			`{"backends":{"api":{"secrets":[{"value":` + q(testSecret) + `}],"users_file":"users.json","users":[{"username":"alice","password":"` + hash + `"},{"username":"bob","password":"` + hash + `","claims":{"role":"ops"}}]}}}`,
+			api("user alice "+hash, "user bob "+hash+" role=ops", "users users.json"),
+			apiJSON(`"users_file":"users.json","users":[{"username":"alice","password":"` + hash + `"},{"username":"bob","password":"` + hash + `","claims":{"role":"ops"}}]`),
 		},
 		{
 			"placeholders are kept for provision",
