@@ -70,17 +70,13 @@ func TestKeysDocRecipes(t *testing.T) {
 		base := runREADMECaddyfile(t, strings.ReplaceAll(cf, url, idp.URL+"/certs"), upstream, "")
 
 		claims := func(change map[string]any) map[string]any {
-			c := validClaims("f6a1c2d0-uuid", map[string]any{
+			return withChanges(validClaims("f6a1c2d0-uuid", map[string]any{
 				"iss":                "https://sso.example.com/realms/acme",
 				"aud":                []string{"orders-api", "account"},
 				"preferred_username": "alice",
 				"realm_access":       map[string]any{"roles": []string{"offline_access", "orders-reader"}},
 				"scope":              "openid profile orders:read",
-			})
-			for k, v := range change {
-				c[k] = v
-			}
-			return c
+			}), change)
 		}
 		tests := []struct {
 			name   string
