@@ -82,11 +82,6 @@ func hs256(t testing.TB, secret string, claims map[string]any) string {
 	return mintHMAC(t, "HS256", secret, `{"alg":"HS256","typ":"JWT"}`, claimsJSON(t, claims))
 }
 
-// bearer is an http.Header with one Authorization: Bearer field.
-func bearer(token string) http.Header {
-	return http.Header{"Authorization": {"Bearer " + token}}
-}
-
 // challengeFor is the WWW-Authenticate of a failure with an error code.
 func challengeFor(realm, code, reason string) string {
 	return `Bearer realm="` + realm + `", error="` + code + `", error_description="` + reason + `"`

@@ -163,6 +163,11 @@ func sendAuth(t testing.TB, method, url string, header http.Header) (*http.Respo
 	return send(t, client, req)
 }
 
+// bearer is an http.Header with one Authorization: Bearer field.
+func bearer(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
 // send sends req with c and returns the response with its body read; do
 // and sendAuth build their requests and send them here.
 func send(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string) {
@@ -253,7 +258,7 @@ func TestHarnessSmoke(t *testing.T) {
 
 	site := loginSite{t, base + "/login"}
 	token := site.tokenOf(site.form("alice", "pw", nil))
-	resp, body := do(t, "GET", base+"/api/x", map[string]string{"Authorization": "Bearer " + token}, "")
+	resp, body := sendAuth(t, "GET", base+"/api/x", bearer(token))
 	if resp.StatusCode != 200 || body != "hello alice" {
 		t.Fatalf("api: %d %q", resp.StatusCode, body)
 	}

@@ -348,7 +348,7 @@ func TestCaddyfileDirectiveOrderNeedsNoOrderLine(t *testing.T) {
 		t.Fatalf("GET / without a token: %d %q, want 401 from jwt_auth", resp.StatusCode, body)
 	}
 	token := loginSite{t, base + "/login"}.token("alice", "pw")
-	resp, body := do(t, "GET", base+"/", map[string]string{"Authorization": "Bearer " + token}, "")
+	resp, body := sendAuth(t, "GET", base+"/", bearer(token))
 	if resp.StatusCode != 200 || body != "open sesame" {
 		t.Fatalf("GET / with the token: %d %q", resp.StatusCode, body)
 	}

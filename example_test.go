@@ -159,7 +159,7 @@ func curlSession(t *testing.T, base string) {
 	}
 
 	// curl -s -H "Authorization: Bearer $TOKEN" .../api/me
-	resp, body = do(t, "GET", base+"/api/me", map[string]string{"Authorization": "Bearer " + login.Token}, "")
+	resp, body = sendAuth(t, "GET", base+"/api/me", bearer(login.Token))
 	if resp.StatusCode != http.StatusOK || body != `{"user":"demo","role":"admin","backend":"demo"}` {
 		t.Errorf("API with the token: %d %s", resp.StatusCode, body)
 	}
@@ -200,7 +200,7 @@ func curlSession(t *testing.T, base string) {
 	if err != nil || string(header) != demoEdDSAHeader {
 		t.Errorf("EdDSA token header = %s (%v), want the README's %s", header, err, demoEdDSAHeader)
 	}
-	resp, body = do(t, "GET", base+"/api/me", map[string]string{"Authorization": "Bearer " + edToken}, "")
+	resp, body = sendAuth(t, "GET", base+"/api/me", bearer(edToken))
 	if resp.StatusCode != http.StatusOK || body != `{"user":"demo","role":"admin","backend":"demo-ed"}` {
 		t.Errorf("API with the EdDSA token: %d %s", resp.StatusCode, body)
 	}
@@ -406,7 +406,7 @@ func TestREADMERecipes(t *testing.T) {
 			{"old token with user_id", jwt.MapClaims{"user_id": id, "aud": []string{"fastapi-users:auth"}, "exp": exp}, 200, "X-User=" + id},
 			{"token for another audience", jwt.MapClaims{"sub": id, "aud": []string{"fastapi-users:reset"}, "exp": exp}, 401, ""},
 		} {
-			resp, body := do(t, "GET", base+"/reports/q1", map[string]string{"Authorization": "Bearer " + signHS256(t, tc.claims)}, "")
+			resp, body := sendAuth(t, "GET", base+"/reports/q1", bearer(signHS256(t, tc.claims)))
 			if resp.StatusCode != tc.status || (tc.status == 200 && body != tc.body) {
 				t.Errorf("%s: %d %q, want %d %q", tc.name, resp.StatusCode, body, tc.status, tc.body)
 			}
@@ -430,7 +430,7 @@ func TestREADMELoginInsideProtectedPath(t *testing.T) {
 
 	login := loginSite{t, base + "/auth/login"}
 	token := login.tokenOf(login.form("alice", "pw", nil))
-	resp, body := do(t, "GET", base+"/", map[string]string{"Authorization": "Bearer " + token}, "")
+	resp, body := sendAuth(t, "GET", base+"/", bearer(token))
 	if resp.StatusCode != http.StatusOK || body != "hello alice" {
 		t.Errorf("protected page with the token: %d %q", resp.StatusCode, body)
 	}

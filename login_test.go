@@ -1066,7 +1066,7 @@ func TestLoginLogsForAuditWithoutSecrets(t *testing.T) {
 	}
 	tokens = append(tokens, site.tokenOf(site.form("alice", alicePW, nil)), site.token("alice", alicePW))
 	// Use a token, so the access log sees it in a header.
-	if resp, body := do(t, "GET", base+"/api/x", map[string]string{"Authorization": "Bearer " + tokens[0]}, ""); resp.StatusCode != 200 {
+	if resp, body := sendAuth(t, "GET", base+"/api/x", bearer(tokens[0])); resp.StatusCode != 200 {
 		t.Fatalf("api: %d %s", resp.StatusCode, body)
 	}
 	// A bad request that carries a password.

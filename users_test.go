@@ -354,7 +354,7 @@ func TestUsersFileThroughCaddy(t *testing.T) {
 
 	// carol: an argon2id hash in the JSON users file.
 	token := loginSite{t, base + "/login-json"}.token("carol", "carol-pw")
-	resp, body := do(t, "GET", base+"/me", map[string]string{"Authorization": "Bearer " + token}, "")
+	resp, body := sendAuth(t, "GET", base+"/me", bearer(token))
 	if resp.StatusCode != 200 || body != "carol admin" {
 		t.Fatalf("carol's token: %d %q, want the claim from the JSON users file", resp.StatusCode, body)
 	}
