@@ -58,8 +58,10 @@ type Login struct {
 	// only backend.
 	Backend string `json:"backend,omitempty"`
 
-	// Brute-force protection: failed logins allowed per client IP. Default:
-	// 10 failures per 5 minutes.
+	// Brute-force protection: failed logins allowed per client IP (an
+	// IPv6 client per /64), counted for the backend: shared by its logins
+	// with the same limit and kept across config reloads. Default: 10
+	// failures per 5 minutes.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
 	// Path of an html/template file that replaces the built-in login page.
@@ -78,7 +80,9 @@ type Login struct {
 	logger     *zap.Logger
 }
 
-// RateLimit limits failed logins per client IP. The client IP is Caddy's, so
+// RateLimit limits failed logins per client IP (an IPv6 client per /64),
+// shared by the backend's logins with the same limit and kept across
+// reloads. The client IP is Caddy's, so
 // it honors the server's trusted_proxies and ignores a spoofed
 // X-Forwarded-For.
 type RateLimit struct {
