@@ -412,14 +412,10 @@ func jsonSerialized(t testing.TB, secret, payload string, general bool) string {
 	if err := json.Unmarshal([]byte(flat), &f); err != nil {
 		t.Fatal(err)
 	}
-	out, err := json.Marshal(map[string]any{
+	return string(mustJSON(t, map[string]any{
 		"payload":    f.Payload,
 		"signatures": []map[string]string{{"protected": f.Protected, "signature": f.Signature}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
+	}))
 }
 
 // publicJWK is a public key as a JWK object, for a jwk header.

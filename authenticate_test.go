@@ -49,11 +49,7 @@ func mintHMAC(t testing.TB, alg, secret, header, payload string) string {
 // claimsJSON marshals claims for mintHMAC.
 func claimsJSON(t testing.TB, claims map[string]any) string {
 	t.Helper()
-	b, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(mustJSON(t, claims))
 }
 
 // validClaims are the claims of a good token for user sub, plus extra ones

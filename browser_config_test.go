@@ -50,15 +50,6 @@ func TestBrowserCaddyfileAdaptsToJSON(t *testing.T) {
 	})
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestBrowserCaddyfileErrors(t *testing.T) {
 	hash := bcryptHashForTest(t, "pw")
 	withCookie := func(lines ...string) string {

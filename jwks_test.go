@@ -62,11 +62,7 @@ func (s *jwksServer) serve(status int, body string) {
 // jwkSet builds a JWK Set with go-jose, the independent implementation.
 func jwkSet(t testing.TB, keys ...jose.JSONWebKey) string {
 	t.Helper()
-	b, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(mustJSON(t, jose.JSONWebKeySet{Keys: keys}))
 }
 
 // sigJWK is a public signature key as an identity provider publishes it.
@@ -403,11 +399,7 @@ func TestJWKSKeyUse(t *testing.T) {
 		map[string]any{"kty": "OKP", "crv": "X25519", "kid": "x", "x": b64url(make([]byte, 32))},
 		map[string]any{"kty": "EC", "crv": "P-256", "kid": "offcurve", "alg": "ES256", "x": b64url(make([]byte, 32)), "y": b64url(make([]byte, 32))},
 	}
-	set, err := json.Marshal(map[string]any{"keys": keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newJWKSServer(t, string(set))
+	srv := newJWKSServer(t, string(mustJSON(t, map[string]any{"keys": keys})))
 	static := keyFile(t, "static.pub.pem", pemPublic(t, k.edOther.Public()))
 	base := startCaddy(t, `
 	jwt {

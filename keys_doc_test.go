@@ -1,7 +1,6 @@
 package caddyjwt
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -144,11 +143,7 @@ func TestKeysDocRecipes(t *testing.T) {
 		for name, role := range map[string]string{"alice": "admin", "bob": "editor", "carol": "viewer"} {
 			users = append(users, User{Username: name, Password: bcryptHashForTest(t, "pw"), Claims: map[string]any{"roles": []string{role}}})
 		}
-		usersJSON, err := json.Marshal(users)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := runREADMECaddyfile(t, cf, upstream, tempFile(t, "users", string(usersJSON)))
+		base := runREADMECaddyfile(t, cf, upstream, tempFile(t, "users", string(mustJSON(t, users))))
 
 		tokens := map[string]string{}
 		for _, name := range []string{"alice", "bob", "carol"} {

@@ -153,11 +153,7 @@ func mintJoseKey(t testing.TB, alg jose.SignatureAlgorithm, key crypto.Signer, k
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := signer.Sign(payload)
+	obj, err := signer.Sign(mustJSON(t, claims))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,11 +47,7 @@ func loginUsersFile(t testing.TB) string {
 			"claims": map[string]any{"role": "editor", "groups": []string{"a", "b"}, "level": 3}},
 		{"username": "carol", "password": bcryptHashForTest(t, "carol-pw"), "disabled": true},
 	}
-	data, err := json.Marshal(users)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tempFile(t, "users.json", string(data))
+	return tempFile(t, "users.json", string(mustJSON(t, users)))
 }
 
 // issuedToken is a token decoded without our code: header, claims, and

@@ -41,6 +41,16 @@ func wantMentions(t testing.TB, err error, want ...string) {
 	}
 }
 
+// mustJSON marshals a test value to JSON.
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // jsonField reads one string field of a JSON object.
 func jsonField(t testing.TB, body, field string) string {
 	t.Helper()
