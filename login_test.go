@@ -590,21 +590,23 @@ func (s loginSite) failLogins(user string, n int, headers map[string]string) {
 	}
 }
 
-func TestLoginRateLimit(t *testing.T) {
-	users := "\t\t\tuser alice " + bcryptHashForTest(t, "alice-pw")
-	// start runs jwt_login /login for alice with a rate_limit line ("" for
-	// the default) and more global options.
-	start := func(t *testing.T, rateLimit, moreGlobals string) loginSite {
-		t.Helper()
-		site := "jwt_login /login"
-		if rateLimit != "" {
-			site += " {\n\t\t" + rateLimit + "\n\t}"
-		}
-		return loginSite{t, startCaddy(t, loginGlobals(users)+moreGlobals, site) + "/login"}
+// startAliceLogin runs jwt_login /login on a backend whose one user is
+// alice, password alice-pw, with a rate_limit line ("" for the default)
+// and more global options.
+func startAliceLogin(t testing.TB, rateLimit, moreGlobals string) loginSite {
+	t.Helper()
+	site := "jwt_login /login"
+	if rateLimit != "" {
+		site += " {\n\t\t" + rateLimit + "\n\t}"
 	}
+	globals := loginGlobals("\t\t\tuser alice "+bcryptHashForTest(t, "alice-pw")) + moreGlobals
+	return loginSite{t, startCaddy(t, globals, site) + "/login"}
+}
+
+func TestLoginRateLimit(t *testing.T) {
 
 	t.Run("default allows 10 failures per 5m, then refuses even the right password", func(t *testing.T) {
-		site := start(t, "", "")
+		site := startAliceLogin(t, "", "")
 		site.failLogins("alice", 10, nil)
 		resp, body := site.form("alice", "alice-pw", nil)
 		wantRateLimited(t, resp, body, 300)
@@ -614,7 +616,7 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("rate_limit 3 1m refuses the 4th attempt", func(t *testing.T) {
-		site := start(t, "rate_limit 3 1m", "")
+		site := startAliceLogin(t, "rate_limit 3 1m", "")
 		site.failLogins("alice", 3, nil)
 		for _, attempt := range []struct{ contentType, body string }{
 			{formType, "username=alice&password=alice-pw"},
@@ -633,7 +635,7 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("successful logins are not counted", func(t *testing.T) {
-		site := start(t, "rate_limit 3 1m", "")
+		site := startAliceLogin(t, "rate_limit 3 1m", "")
 		site.failLogins("alice", 2, nil)
 		for i := 1; i <= 10; i++ {
 			if resp, body := site.form("alice", "alice-pw", nil); resp.StatusCode != 200 {
@@ -657,7 +659,7 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("rate_limit off never limits", func(t *testing.T) {
-		site := start(t, "rate_limit off", "")
+		site := startAliceLogin(t, "rate_limit off", "")
 		site.failLogins("alice", 30, nil)
 		if resp, body := site.form("alice", "alice-pw", nil); resp.StatusCode != 200 {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -665,7 +667,7 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("with trusted_proxies, each forwarded client IP is counted apart", func(t *testing.T) {
-		site := start(t, "rate_limit 3 1m", `
+		site := startAliceLogin(t, "rate_limit 3 1m", `
 	servers {
 		trusted_proxies static 127.0.0.1/32
 	}`)
@@ -688,7 +690,7 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 
 	t.Run("without trusted_proxies, a spoofed X-Forwarded-For does not escape the limit", func(t *testing.T) {
-		site := start(t, "rate_limit 3 1m", "")
+		site := startAliceLogin(t, "rate_limit 3 1m", "")
 		for i := 1; i <= 3; i++ {
 			xff := map[string]string{"X-Forwarded-For": "198.51.100." + strconv.Itoa(i)}
 			if resp, body := site.form("alice", "wrong", xff); resp.StatusCode != 400 {
@@ -703,7 +705,7 @@ func TestLoginRateLimit(t *testing.T) {
 
 	t.Run("concurrent failures cannot exceed the limit", func(t *testing.T) {
 		const limit, attempts = 3, 24
-		url := start(t, "rate_limit 3 1m", "").url
+		url := startAliceLogin(t, "rate_limit 3 1m", "").url
 		var wg sync.WaitGroup
 		var refused, limited, other atomic.Int32
 		start := make(chan struct{})
@@ -839,11 +841,7 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 }
 
 func TestLoginAnswers503WhenEveryHashSlotStaysTaken(t *testing.T) {
-	base := startCaddy(t, loginGlobals("\t\t\tuser alice "+bcryptHashForTest(t, "alice-pw")), `
-	jwt_login /login {
-		rate_limit 1 1m
-	}`)
-	site := loginSite{t, base + "/login"}
+	site := startAliceLogin(t, "rate_limit 1 1m", "")
 	app := runningJWTApp(t)
 	free := fillHashSlots(app)
 
