@@ -425,8 +425,24 @@ func reloadCaddy(t *testing.T, base, globals, site string) {
 	if err := caddy.Load(cfg, true); err != nil {
 		t.Fatalf("reloading: %v", err)
 	}
-	// The old config's server closes its idle connections.
+	// The old config's server closes its idle connections, and a new
+	// connection can still land on the old listener for a moment (each
+	// config has its own on Linux) and be reset: wait until fresh
+	// connections are answered several times in a row.
 	client.CloseIdleConnections()
+	for ok, deadline := 0, time.Now().Add(10*time.Second); ok < 8; {
+		resp, err := probeClient.Get(base + "/")
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("after the reload, fresh connections still fail: %v", err)
+			}
+			ok = 0
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		resp.Body.Close()
+		ok++
+	}
 }
 
 // TestConfigReloadEmptiesTheCache: the cache belongs to the provisioned

@@ -118,6 +118,11 @@ func fuzzDirective(t *testing.T, ctx caddy.Context, directive, body string, chec
 		if check != nil {
 			check(t, h)
 		}
+		// jwt_login takes its limiter from a process-wide pool; give it
+		// back, or a long fuzz run piles up limiters.
+		if c, ok := h.(caddy.CleanerUpper); ok {
+			_ = c.Cleanup()
+		}
 	}
 }
 

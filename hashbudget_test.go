@@ -63,11 +63,7 @@ func TestHashBudgetAllowsABurstThenOnlyItsShareOfTime(t *testing.T) {
 }
 
 func TestLoginRefusedSlowlyWhenHashingTimeIsSpent(t *testing.T) {
-	base := startCaddy(t, loginGlobals("\t\t\tuser alice "+bcryptHashForTest(t, "alice-pw")), `
-	jwt_login /login {
-		rate_limit off
-	}`)
-	site := loginSite{t, base + "/login"}
+	site := startAliceLogin(t, "rate_limit off", "")
 	app := runningJWTApp(t)
 	app.hashBudget.spend(time.Hour) // a flood spent it
 
@@ -90,11 +86,7 @@ func TestLoginRefusedSlowlyWhenHashingTimeIsSpent(t *testing.T) {
 }
 
 func TestRateLimitedLoginAnsweredNoSoonerThanABusyOne(t *testing.T) {
-	base := startCaddy(t, loginGlobals("\t\t\tuser alice "+bcryptHashForTest(t, "alice-pw")), `
-	jwt_login /login {
-		rate_limit 1 1m
-	}`)
-	site := loginSite{t, base + "/login"}
+	site := startAliceLogin(t, "rate_limit 1 1m", "")
 	rateLimitedDelay = hashSlotWait
 	t.Cleanup(func() { rateLimitedDelay = 0 })
 	if resp, body := site.form("alice", "wrong", nil); resp.StatusCode != 400 {

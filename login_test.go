@@ -1188,6 +1188,7 @@ func BenchmarkLogin(b *testing.B) {
 	if err := h.Provision(caddy.ActiveContext()); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = h.Cleanup() })
 	body := []byte(`{"username":"alice","password":"alice-pw"}`)
 
 	b.ReportAllocs()
