@@ -191,6 +191,22 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	// A browser's form gets pages and redirects; everything else gets JSON.
 	browser := wantsHTML(r)
 
+	// A login another site makes the browser send would sign the visitor
+	// in as whoever that site chose (login CSRF). Browsers say where a
+	// request comes from in Sec-Fetch-Site, which pages cannot set;
+	// clients that are not browsers do not send it.
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		h.backend.metrics.loginInvalidRequest.Inc()
+		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
+			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", clientIP(r)), zap.String("reason", "cross-site"))
+		}
+		if browser {
+			return h.servePage(w, r, http.StatusForbidden, loginForm{},
+				"This sign-in was sent from another site, so it was not used. To sign in, use this form.")
+		}
+		return writeJSON(w, http.StatusForbidden, loginError{"invalid_request", "cross-site login refused"})
+	}
+
 	ip := clientIP(r)
 	if h.limiter == nil {
 		_, err := h.login(w, r, ip, browser)

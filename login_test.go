@@ -1204,3 +1204,64 @@ func BenchmarkLogin(b *testing.B) {
 		}
 	}
 }
+
+// TestCrossSiteLoginRefused: a login another site makes the browser send
+// (login CSRF) is refused before any password check; logins from the
+// site itself, and from clients that are not browsers, go through.
+func TestCrossSiteLoginRefused(t *testing.T) {
+	site := startAliceLogin(t, "", "")
+	navigate := func(fetchSite string) map[string]string {
+		return map[string]string{"Sec-Fetch-Site": fetchSite, "Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
+	}
+	for _, tt := range []struct {
+		name     string
+		send     func() (*http.Response, string)
+		status   int
+		contains string
+	}{
+		{"another site's form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("cross-site"))
+		}, 403, "sent from another site"},
+		{"another site's fetch", func() (*http.Response, string) {
+			return site.json("alice", "alice-pw", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"})
+		}, 403, `"detail":"cross-site login refused"`},
+		{"another site's fetch, wrong password", func() (*http.Response, string) {
+			return site.json("alice", "wrong", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+		}, 403, `"error":"invalid_request"`},
+		{"the site's own form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("same-origin"))
+		}, 303, ""},
+		{"a sibling subdomain's form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("same-site"))
+		}, 303, ""},
+		{"a typed-in or bookmarked form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("none"))
+		}, 303, ""},
+		{"an API client", func() (*http.Response, string) {
+			return site.json("alice", "alice-pw", nil)
+		}, 200, `"token"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := tt.send()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if !strings.Contains(body, tt.contains) {
+				t.Errorf("body does not contain %q: %s", tt.contains, body)
+			}
+			if tt.status == 403 && len(resp.Cookies()) != 0 {
+				t.Errorf("a refused login set cookies: %v", resp.Cookies())
+			}
+		})
+	}
+	// A link from another site to the login page still shows it.
+	resp, body := do(t, "GET", site.url, map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "<form") {
+		t.Errorf("GET from another site: status %d, want the page: %s", resp.StatusCode, body)
+	}
+	// Refused logins are not failed logins: the limit is untouched.
+	for i := 0; i < 12; i++ {
+		site.json("alice", "wrong", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	}
+	site.tokenOf(site.json("alice", "alice-pw", nil))
+}
