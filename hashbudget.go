@@ -17,18 +17,22 @@ import (
 //
 //   - at most 2×GOMAXPROCS run at once (hashSlots), which bounds goroutines
 //     and memory (Argon2id takes tens of MiB a check);
-//   - together they take at most a share of the CPUs' time (hashBudget,
-//     the global `hash_cpu` setting, 5% by default), in bursts of up to
-//     hashBurst per CPU.
+//   - checks that fail (a wrong password, an unknown user) take at most a
+//     share of the CPUs' time together (hashBudget, the global `hash_cpu`
+//     setting, 5% by default), in bursts of up to hashBurst per CPU. Only
+//     failures are charged: a flood of guesses is all failures, while
+//     people who sign in mostly succeed, so they keep the whole capacity
+//     of the cap outside a flood, even with costly hashes (Caddy's
+//     default bcrypt cost of 14 takes about a second).
 //
 // The cap alone does not protect the rest of the server: a bcrypt check
 // keeps its CPU for whole scheduler slices (10 ms and more), and every
 // request that arrives meanwhile waits behind it, so under a flood that
 // keeps the slots full the other routes keep only a few percent of their
 // throughput (bench/flood.sh, bench/RESULTS.md). Bounding the time share
-// keeps them at about 90%; the price is that a sustained stream of logins
-// is served at about share × GOMAXPROCS / (time of one check), about one
-// cost-10 bcrypt check a second per CPU at 5%, once the burst is spent.
+// keeps them at about 90%; the price is that while the failures' budget is
+// spent (a flood), every login waits for it, and failed logins are checked
+// at about share × GOMAXPROCS / (time of one check) a second.
 
 // errBusy says no hash slot, or no hashing time, was free for the whole wait.
 var errBusy = errors.New("too many concurrent logins")
@@ -39,7 +43,7 @@ const hashSlotWait = time.Second
 
 const (
 	defaultHashShare = 0.05
-	hashBurst        = time.Second
+	hashBurst        = 2 * time.Second
 )
 
 // parseHashCPU reads the `hash_cpu` setting: a percentage of the CPUs
@@ -61,22 +65,25 @@ func parseHashCPU(s string) (float64, error) {
 
 // acquireHashSlot waits up to hashSlotWait for a free hash slot and for
 // hashing time; on success the caller must call the returned release once
-// the check is done.
-func (a *App) acquireHashSlot(ctx context.Context) (release func(), err error) {
+// the check is done, saying whether it failed: a failed check is charged
+// to the budget.
+func (a *App) acquireHashSlot(ctx context.Context) (release func(failed bool), err error) {
 	deadline := time.Now().Add(hashSlotWait)
 	if err := a.takeHashSlot(ctx, deadline); err != nil {
 		return nil, err
 	}
 	if a.hashBudget == nil {
-		return a.releaseHashSlot, nil
+		return func(bool) { a.releaseHashSlot() }, nil
 	}
 	if err := a.hashBudget.await(ctx, deadline); err != nil {
 		a.releaseHashSlot()
 		return nil, err
 	}
 	start := time.Now()
-	return func() {
-		a.hashBudget.spend(time.Since(start))
+	return func(failed bool) {
+		if failed {
+			a.hashBudget.spend(time.Since(start))
+		}
 		a.releaseHashSlot()
 	}, nil
 }

@@ -275,7 +275,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser
 		return false, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
 	user, err := h.backend.Authenticate(form.username, form.password)
-	release()
+	release(err != nil)
 	if err != nil {
 		logged := form.username
 		if errors.Is(err, errNoSuchUser) {

@@ -27,12 +27,12 @@ type App struct {
 	// `.` only. Default: none; a handler needs at least one.
 	Backends map[string]*Backend `json:"backends,omitempty"`
 
-	// The share of the CPUs (GOMAXPROCS) that password hash checks of
-	// every login endpoint may take together over time, in bursts of up
-	// to 1 s per CPU: a percentage such as `5%`, or `off` for no bound
-	// but the concurrency cap of 2×GOMAXPROCS checks. A login that gets
-	// no hashing time within 1 s gets 503. Default: `5%`, about one
-	// cost-10 bcrypt check a second per CPU once the burst is spent.
+	// The share of the CPUs (GOMAXPROCS) that failed password checks
+	// (wrong password, unknown user) of every login endpoint may take
+	// together over time, in bursts of up to 2 s per CPU: a percentage
+	// such as `5%`, or `off` for no bound but the concurrency cap of
+	// 2×GOMAXPROCS checks. While failures have spent it (a flood), a login
+	// that gets no hashing time within 1 s gets 503. Default: `5%`.
 	HashCPU string `json:"hash_cpu,omitempty"`
 
 	// hashSlots caps concurrent password hash checks across every login
