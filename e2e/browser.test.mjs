@@ -28,6 +28,7 @@ let work; // temp dir: Caddy binary, Caddyfile, site, browser profiles
 let caddy; // the Caddy process
 let caddyLog = '';
 let base; // http://127.0.0.1:<port>
+let otherSite; // http://localhost:<port>: another site, for the login CSRF test
 
 // freePort asks the kernel for a loopback port nobody listens on.
 function freePort() {
@@ -102,6 +103,16 @@ button{font:inherit;padding:.4rem .9rem}</style>
 
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  const otherPort = await freePort();
+  otherSite = `http://localhost:${otherPort}`;
+  // Another site (localhost is not 127.0.0.1's site) whose page posts a
+  // login to ours: the login CSRF of the attack test below.
+  write(join(work, 'other', 'index.html'), `<!doctype html><meta charset="utf-8"><title>Prizes</title>
+<form method="post" action="${base}/login">
+<input type="hidden" name="username" value="${USER}">
+<input type="hidden" name="password" value="${PASSWORD}">
+<input type="hidden" name="redirect" value="/private/">
+<button type="submit">Claim your prize</button></form>`);
   // The cookie keeps its production defaults (Secure, HttpOnly, Lax):
   // Chromium treats http://127.0.0.1 as a secure context.
   write(join(work, 'Caddyfile'), `{
@@ -129,6 +140,12 @@ ${base} {
 	}
 	file_server
 }
+
+${otherSite} {
+	bind 127.0.0.1
+	root * ${join(work, 'other')}
+	file_server
+}
 `);
   caddy = spawn(bin, ['run', '--config', join(work, 'Caddyfile'), '--adapter', 'caddyfile'], {
     cwd: work,
@@ -138,6 +155,7 @@ ${base} {
   caddy.stdout.on('data', (d) => { caddyLog += d; });
   caddy.stderr.on('data', (d) => { caddyLog += d; });
   await waitForPort(port);
+  await waitForPort(otherPort);
 });
 
 after(async () => {
@@ -294,6 +312,25 @@ test('an open redirect through the login form goes home instead', async () => {
       page.getByRole('button', { name: 'Sign in' }).click(),
     ]);
     assert.equal(new URL(page.url()).host, new URL(base).host);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a login form on another site does not sign the visitor in (login CSRF)', async () => {
+  const context = await launch();
+  try {
+    const page = context.pages()[0] ?? await context.newPage();
+    await page.goto(`${otherSite}/`);
+    const [resp] = await Promise.all([
+      page.waitForNavigation({ url: `${base}/login` }),
+      page.getByRole('button', { name: 'Claim your prize' }).click(),
+    ]);
+    assert.equal(resp.status(), 403);
+    assert.match(await page.getByRole('alert').textContent(), /sent from another site/);
+    assert.equal((await context.cookies(base)).find((c) => c.name === 'jwt_members'), undefined);
+    await page.goto(`${base}/private/`);
+    assert.equal(new URL(page.url()).pathname, '/login');
   } finally {
     await context.close();
   }
