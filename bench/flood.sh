@@ -58,12 +58,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-CADDY=$TMP/caddy
-build_caddy "$CADDY"
-
-PASSWORD=bench-password
-HASH=$("$CADDY" hash-password --plaintext "$PASSWORD" --bcrypt-cost 10)
-SECRET=$(openssl rand -hex 32)
+bench_setup
 
 case $RATE_LIMIT in
 default) RATE_LIMIT_LINE="# rate_limit: the default (10 failures per 5m per client IP)" ;;

@@ -41,6 +41,17 @@ build_caddy() {
 	(cd "$REPO_DIR" && go build -o "$1" ./cmd/caddy) || die "go build failed"
 }
 
+# bench_setup builds Caddy into $TMP and makes what every case shares: the
+# bench user's password and its bcrypt cost-10 hash, and an HMAC secret.
+# Sets CADDY, PASSWORD, HASH and SECRET.
+bench_setup() {
+	CADDY=$TMP/caddy
+	build_caddy "$CADDY"
+	PASSWORD=bench-password
+	HASH=$("$CADDY" hash-password --plaintext "$PASSWORD" --bcrypt-cost 10)
+	SECRET=$(openssl rand -hex 32)
+}
+
 # CADDY_PID is the Caddy this script started, if any; stop_caddy ends it.
 CADDY_PID=
 stop_caddy() {

@@ -53,13 +53,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-CADDY=$TMP/caddy
-build_caddy "$CADDY"
+bench_setup
 
 # ---- key material -----------------------------------------------------------
-PASSWORD=bench-password
-HASH=$("$CADDY" hash-password --plaintext "$PASSWORD" --bcrypt-cost 10)
-SECRET=$(openssl rand -hex 32)
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/es256.pem" 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/rs256.pem" 2>/dev/null
 openssl genpkey -algorithm ED25519 -out "$TMP/eddsa.pem" 2>/dev/null
