@@ -2,7 +2,6 @@ package caddyjwt
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"runtime"
@@ -141,18 +140,9 @@ func TestHashCPUSettingErrorsNameTheSettingAndLine(t *testing.T) {
 		"hash_cpu five", "hash_cpu NaN", "hash_cpu 0.09%", "hash_cpu 1e-300", "hash_cpu 5% 10%", "hash_cpu 5%%",
 	} {
 		t.Run(setting, func(t *testing.T) {
-			err := loadError(t, "\n\tjwt {\n\t\t"+setting+"\n\t}\n", "\trespond ok\n")
-			if err == nil {
-				t.Fatal("loaded; want an error")
-			}
-			globals := "\n\tjwt {\n\t\t" + setting + "\n\t}\n"
-			head, _, _ := strings.Cut(caddyfileFor("1", globals, ""), setting)
-			at := fmt.Sprintf("Caddyfile:%d", strings.Count(head, "\n")+1)
-			for _, want := range []string{"jwt: hash_cpu", at} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not name %q", err, want)
-				}
-			}
+			globals, site := "\n\tjwt {\n\t\t"+setting+"\n\t}\n", "\trespond ok\n"
+			err := wantLoadError(t, globals, site, "jwt: hash_cpu")
+			wantErrorAt(t, err, globals, site, setting)
 		})
 	}
 }
