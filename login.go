@@ -82,9 +82,8 @@ type Login struct {
 
 // RateLimit limits failed logins per client IP (an IPv6 client per /64),
 // shared by the backend's logins with the same limit and kept across
-// reloads. The client IP is Caddy's, so
-// it honors the server's trusted_proxies and ignores a spoofed
-// X-Forwarded-For.
+// reloads. The client IP is Caddy's, so it honors the server's
+// trusted_proxies and ignores a spoofed X-Forwarded-For.
 type RateLimit struct {
 	// Failed logins allowed within the window; once a client IP reaches
 	// it, every login from it gets 429 until its oldest failure leaves the
@@ -190,6 +189,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	// A browser's form gets pages and redirects; everything else gets JSON.
 	browser := wantsHTML(r)
+	ip := clientIP(r)
 
 	// A login another site makes the browser send would sign the visitor
 	// in as whoever that site chose (login CSRF). Browsers say where a
@@ -198,7 +198,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		h.backend.metrics.loginInvalidRequest.Inc()
 		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
-			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", clientIP(r)), zap.String("reason", "cross-site"))
+			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", "cross-site"))
 		}
 		if browser {
 			return h.servePage(w, r, http.StatusForbidden, loginForm{},
@@ -207,7 +207,6 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		return writeJSON(w, http.StatusForbidden, loginError{"invalid_request", "cross-site login refused"})
 	}
 
-	ip := clientIP(r)
 	if h.limiter == nil {
 		_, err := h.login(w, r, ip, browser)
 		return err
