@@ -32,8 +32,9 @@ type limiter struct {
 }
 
 type limitEntry struct {
-	client string
-	fails  []time.Time // ascending; at most max of them
+	client  string
+	fails   []time.Time // ascending; at most max of them
+	refused time.Time   // the last refusal, if any
 }
 
 // limiters holds the limiter of each backend and limit while a loaded
@@ -125,6 +126,26 @@ func (l *limiter) attempt(client string, now time.Time) (wait time.Duration) {
 	copy(e.fails[i+1:], e.fails[i:])
 	e.fails[i] = now
 	return 0
+}
+
+// refused records that attempt refused client now, and tells whether it
+// had refused it within `within` of now already: a client that keeps
+// asking after a 429 instead of waiting, as a flood does. Such a client is
+// answered within later, so that is when its refusal counts from.
+func (l *limiter) refused(client string, now time.Time, within time.Duration) (again bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.entries[client]
+	if !ok {
+		return false
+	}
+	e := el.Value.(*limitEntry)
+	again = !e.refused.IsZero() && now.Sub(e.refused) < within
+	e.refused = now
+	if again {
+		e.refused = now.Add(within)
+	}
+	return again
 }
 
 // undo takes back the attempt that attempt counted at the given time: the

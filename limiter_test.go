@@ -563,3 +563,33 @@ func TestLimiterCountsIPv6ClientsPerSlash64(t *testing.T) {
 		t.Errorf("client_ip of the 'login failed' lines: %q, want %q; log:\n%s", logged, want, raw)
 	}
 }
+
+// TestLimiterTellsARefusedClientThatAsksAgainAtOnce: the first refusal is
+// answered at once; one that follows within the delay (counted from when
+// the previous delayed answer went out) is not, as a flood's would not be.
+func TestLimiterTellsARefusedClientThatAsksAgainAtOnce(t *testing.T) {
+	const delay = time.Second
+	l := newLimiter(1, time.Hour)
+	if l.refused("192.0.2.1", limiterEpoch, delay) {
+		t.Fatal("a client the limiter does not know counts as refused before")
+	}
+	l.attempt("192.0.2.1", limiterEpoch)
+	for _, step := range []struct {
+		at    time.Duration
+		again bool
+	}{
+		{time.Minute, false},                                 // the first 429
+		{time.Minute + 10*time.Millisecond, true},            // straight back: answered at +1.01 s
+		{time.Minute + delay + 20*time.Millisecond, true},    // straight back after that answer
+		{time.Minute + 3*delay + 20*time.Millisecond, false}, // waited a second after it
+		{time.Minute + 3*delay + 500*time.Millisecond, true}, // and again at once
+		{time.Minute + 10*delay, false},                      // waited
+	} {
+		if got := l.refused("192.0.2.1", limiterTime(step.at), delay); got != step.again {
+			t.Errorf("refused at +%s: again = %v, want %v", step.at, got, step.again)
+		}
+	}
+	if l.refused("192.0.2.9", limiterTime(time.Minute), delay) {
+		t.Error("another client's refusals count for this one")
+	}
+}

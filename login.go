@@ -24,12 +24,12 @@ func init() {
 	caddy.RegisterModule(Login{})
 }
 
-// rateLimitedDelay is how long a rate-limited login waits for its 429 (or
-// the limit's own wait, when shorter): as long as a login refused for want
-// of a hash slot, because a client that ignores Retry-After and asks again
-// at once would otherwise turn the limit into a flood of cheap answers,
-// thousands a second, that takes the server from every other route
-// (bench/RESULTS.md).
+// rateLimitedDelay is how long a client that asks again within this time
+// of a 429 waits for the next one (or the limit's own wait, when shorter):
+// as long as a login refused for want of a hash slot, because a client that
+// ignores Retry-After and asks again at once would otherwise turn the limit
+// into a flood of cheap answers, thousands a second, that takes the server
+// from every other route (bench/RESULTS.md). The first 429 comes at once.
 var rateLimitedDelay = hashSlotWait
 
 // Defaults of the login limiter.
@@ -221,7 +221,9 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		h.logFailure(ip, "", "rate limited")
 		h.backend.metrics.loginRateLimited.Inc()
 		secs := int64((wait + time.Second - 1) / time.Second)
-		_ = sleepContext(r.Context(), min(wait, rateLimitedDelay))
+		if h.limiter.refused(client, now, rateLimitedDelay) {
+			_ = sleepContext(r.Context(), min(wait, rateLimitedDelay))
+		}
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		if browser {
 			// Reading the form (bounded, no hash) keeps what was typed
