@@ -19,7 +19,7 @@ import (
 //     and memory (Argon2id takes tens of MiB a check);
 //   - checks that fail (a wrong password, an unknown user) take at most a
 //     share of the CPUs' time together (hashBudget, the global `hash_cpu`
-//     setting, 2% by default), in bursts of up to hashBurst per CPU. Only
+//     setting, 5% by default), in bursts of up to hashBurst per CPU. Only
 //     failures are charged: a flood of guesses is all failures, while
 //     people who sign in mostly succeed, so they keep the whole capacity
 //     of the cap outside a flood, even with costly hashes (Caddy's
@@ -30,10 +30,9 @@ import (
 // request that arrives meanwhile waits behind it, so under a flood that
 // keeps the slots full the other routes keep only a few percent of their
 // throughput (bench/flood.sh, bench/RESULTS.md). Bounding the time share
-// keeps them at about 90% (at 2%; 5% left 0.89 on one core). The price is
-// that while failures have spent the budget (a flood), every login waits
-// for it, and failed logins are checked at about share × GOMAXPROCS / (time
-// of one check) a second.
+// keeps them at about 90%; the price is that while the failures' budget is
+// spent (a flood), every login waits for it, and failed logins are checked
+// at about share × GOMAXPROCS / (time of one check) a second.
 
 // errBusy says no hash slot, or no hashing time, was free for the whole wait.
 var errBusy = errors.New("too many concurrent logins")
@@ -43,7 +42,7 @@ var errBusy = errors.New("too many concurrent logins")
 const hashSlotWait = time.Second
 
 const (
-	defaultHashShare = 0.02
+	defaultHashShare = 0.05
 	hashBurst        = 2 * time.Second
 )
 

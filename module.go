@@ -32,7 +32,7 @@ type App struct {
 	// together over time, in bursts of up to 2 s per CPU: a percentage
 	// such as `5%`, or `off` for no bound but the concurrency cap of
 	// 2×GOMAXPROCS checks. While failures have spent it (a flood), a login
-	// that gets no hashing time within 1 s gets 503. Default: `2%`.
+	// that gets no hashing time within 1 s gets 503. Default: `5%`.
 	HashCPU string `json:"hash_cpu,omitempty"`
 
 	// hashSlots caps concurrent password hash checks across every login
