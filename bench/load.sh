@@ -10,9 +10,12 @@
 #   d  jwt_auth ES256   (P-256 sign_key)
 #   e  jwt_auth RS256   (RSA 2048 sign_key)
 #   f  jwt_auth EdDSA   (Ed25519 sign_key)
-#   g  bare respond again, but sent the HS256 token, which it ignores: the
-#      floor for what a request that carries a bearer token costs anyway
-#      (reading a ~200-byte header), so c/g is what jwt_auth itself costs
+#   g  bare respond again, but sent (c)'s HS256 token, which it ignores:
+#      the floor for what a request that carries that bearer token costs
+#      anyway (reading a ~200-byte header), so c/g is what jwt_auth itself
+#      costs
+#   h  i  j  the same for (d)'s ES256, (e)'s RS256 and (f)'s EdDSA token
+#      (an RS256 token is 2.5 times as long as an HS256 one)
 #
 # and load-tests each case with wrk, alternating a b c ... a b c ... for
 # ROUNDS rounds so a drifting machine hits every case alike. Caddy runs on
@@ -25,7 +28,7 @@
 #
 # Usage: bench/load.sh            (from anywhere; needs root or sudo only to install wrk)
 # Settings (environment):
-#   ROUNDS=3 DURATION=10s CONNECTIONS=50 THREADS=1 WARMUP=2s CASES="a b c d e f g"
+#   ROUNDS=3 DURATION=10s CONNECTIONS=50 THREADS=1 WARMUP=2s CASES="a b c d e f g h i j"
 #   BASE_PORT=18400 CADDY_CPU=0 WRK_CPU=1 CADDY_SRC=<tree to build; default this repo>
 set -euo pipefail
 
@@ -34,7 +37,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
-CASES=${CASES:-a b c d e f g}
+CASES=${CASES:-a b c d e f g h i j}
 BASE_PORT=${BASE_PORT:-18400}
 CADDY_CPU=${CADDY_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
@@ -67,12 +70,20 @@ declare -A DESC=(
 	[d]="jwt_auth ES256"
 	[e]="jwt_auth RS256"
 	[f]="jwt_auth EdDSA"
-	[g]="bare respond, sent a token"
+	[g]="bare respond, sent (c)'s token"
+	[h]="bare respond, sent (d)'s token"
+	[i]="bare respond, sent (e)'s token"
+	[j]="bare respond, sent (f)'s token"
 )
-declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)))
+declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)))
 MINT_PORT=$((BASE_PORT + 9))
 # jwt backend per case and the Caddyfile lines of its key material.
 declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa)
+# the bare case sent each jwt case's token, and the token length it falls
+# back to (a random string) when that case does not run
+declare -A BARE_OF=([c]=g [d]=h [e]=i [f]=j)
+declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f)
+declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236)
 declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA)
 declare -A KEYLINE=(
 	[c]="secret $SECRET"
@@ -91,7 +102,7 @@ backend_block() { # <case>
 SKIPPED=()
 RUN_CASES=()
 for c in $CASES; do
-	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g)"
+	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j)"
 	if [ -n "${BACKEND[$c]:-}" ] && [ "$c" != c ]; then
 		probe=$TMP/probe-$c.Caddyfile
 		{
@@ -125,7 +136,7 @@ CF=$TMP/Caddyfile
 	for c in "${RUN_CASES[@]}"; do
 		printf '# (%s) %s\nhttp://:%s {\n\tbind 127.0.0.1\n' "$c" "${DESC[$c]}" "${PORT[$c]}"
 		case $c in
-		a | g) ;;
+		a | g | h | i | j) ;;
 		b) printf '\tbasic_auth {\n\t\tbench %s\n\t}\n' "$HASH" ;;
 		*) printf '\tjwt_auth %s\n' "${BACKEND[$c]}" ;;
 		esac
@@ -157,7 +168,7 @@ b64url_json() { # decodes a base64url JWT segment
 }
 for c in "${RUN_CASES[@]}"; do
 	case $c in
-	a | g) AUTH[$c]= ;;
+	a | g | h | i | j) AUTH[$c]= ;;
 	b) AUTH[$c]="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)" ;;
 	*)
 		resp=$(curl -s --max-time 10 -d "username=bench&password=$PASSWORD" "http://127.0.0.1:$MINT_PORT/login/${BACKEND[$c]}")
@@ -173,20 +184,23 @@ for c in "${RUN_CASES[@]}"; do
 	esac
 done
 
-# (g) sends (c)'s token when (c) runs, else a random string as long.
-if [ -n "${PORT[g]:-}" ] && [[ " ${RUN_CASES[*]} " == *" g "* ]]; then
-	if [ -n "${AUTH[c]:-}" ]; then
-		AUTH[g]=${AUTH[c]}
+# (g)-(j) send their jwt case's token when it runs, else a random string
+# about as long.
+for c in "${RUN_CASES[@]}"; do
+	pair=${PAIR_OF[$c]:-}
+	[ -n "$pair" ] || continue
+	if [ -n "${AUTH[$pair]:-}" ]; then
+		AUTH[$c]=${AUTH[$pair]}
 	else
-		AUTH[g]="Bearer $(openssl rand -base64 192 | tr -d '\n=' | tr '+/' '-_' | cut -c1-188)"
+		AUTH[$c]="Bearer $(openssl rand -base64 600 | tr -d '\n=' | tr '+/' '-_' | cut -c1-"${FALLBACK_LEN[$c]}")"
 	fi
-fi
+done
 
 # Every case must answer 200 with its credentials (and b-f 401 without), or
 # the benchmark would time error responses.
 for c in "${RUN_CASES[@]}"; do
 	url="http://127.0.0.1:${PORT[$c]}/"
-	if [ "$c" = g ]; then
+	if [ -n "${PAIR_OF[$c]:-}" ]; then
 		check_status 200 "$url" -H "Authorization: ${AUTH[$c]}"
 	elif [ -n "${AUTH[$c]}" ]; then
 		check_status 200 "$url" -H "Authorization: ${AUTH[$c]}"
@@ -294,17 +308,14 @@ done
 for c in "${SKIPPED[@]}"; do
 	printf '| (%s) | %s | skipped: this build has no `sign_key` support for it | | | | | | | |\n' "$c" "${DESC[$c]}"
 done
-if [ -n "${RPS[g]:-}" ]; then
+line=
+for c in c d e f; do
+	bare=${BARE_OF[$c]}
+	[ -n "${RPS[$c]:-}" ] && [ -n "${RPS[$bare]:-}" ] || continue
 	# shellcheck disable=SC2086
-	g_rps=$(median ${RPS[g]})
-	line=
-	for c in c d e f; do
-		[ -n "${RPS[$c]:-}" ] || continue
-		# shellcheck disable=SC2086
-		line="$line$([ -n "$line" ] && echo ', ')($c) $(awk -v x="$(median ${RPS[$c]})" -v y="$g_rps" 'BEGIN { printf "%.2f", x / y }')"
-	done
-	[ -z "$line" ] || { echo; echo "jwt_auth against (g), bare respond sent the same bearer token: $line."; }
-fi
+	line="$line$([ -n "$line" ] && echo ', ')($c)/($bare) $(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$bare]})" 'BEGIN { printf "%.2f", x / y }')"
+done
+[ -z "$line" ] || { echo; echo "jwt_auth against bare respond sent the same bearer token: $line."; }
 echo
 echo "req/s, p50, p99: wrk's, median over the rounds. Ratio to (a): median req/s over (a)'s; per-round ratios: each round against (a) of the same round."
 echo "Caddy CPU/req: the user+system CPU time Caddy used during the run over the requests it answered; CPU ratio: (a)'s CPU/req over this case's, the"
