@@ -295,6 +295,15 @@ func TestAttacks(t *testing.T) {
 		{"invalid UTF-8 in the JOSE header, correctly signed", "/hs", bearer(mintHMAC(t, "HS256", testSecret, "{\"alg\":\"HS256\",\"typ\":\"JWT\xff\"}", payload)), 401, "malformed token"},
 		{"invalid UTF-8 on an RS256 backend, correctly signed", "/rsa",
 			bearer(mintRaw(t, "RS256", k.rsa, `{"alg":"RS256"}`, withTimes("{\"sub\":\"mal\xfflory\",\"iat\":%d,\"exp\":%d}"))), 401, "malformed token"},
+		// An escaped lone UTF-16 surrogate decodes to U+FFFD as well.
+		{"escaped lone high surrogate in the user claim, correctly signed", "/hs",
+			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, withTimes(`{"sub":"mallory\ud800","iat":%d,"exp":%d}`))), 401, "malformed token"},
+		{"escaped lone low surrogate in another claim, correctly signed", "/hs",
+			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, withTimes(`{"sub":"mallory","role":"\udfffadmin","iat":%d,"exp":%d}`))), 401, "malformed token"},
+		{"escaped surrogates in the wrong order, correctly signed", "/hs",
+			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, withTimes(`{"sub":"mallory\udc00\ud800","iat":%d,"exp":%d}`))), 401, "malformed token"},
+		{"escaped lone surrogate in the JOSE header, correctly signed", "/hs",
+			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256","typ":"JWT\ud83d"}`, payload)), 401, "malformed token"},
 
 		// The compact serialization only (RFC 7519 §7.2); JWE and the JSON
 		// serializations are refused.

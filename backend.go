@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
@@ -549,7 +550,7 @@ func (b *Backend) verify(raw string) (*identity, error) {
 	}
 	for _, segment := range [...]string{header, payload} {
 		n, err := base64.RawURLEncoding.Decode(decoded, []byte(segment))
-		if err != nil || !utf8.Valid(decoded[:n]) {
+		if err != nil || !utf8.Valid(decoded[:n]) || hasLoneSurrogate(decoded[:n]) {
 			return nil, tokenError("malformed token")
 		}
 	}
@@ -569,6 +570,63 @@ func (b *Backend) verify(raw string) (*identity, error) {
 	}
 	id.replacer = id.replace
 	return id, nil
+}
+
+// hasLoneSurrogate tells whether the JSON text js has a \u escape of a
+// UTF-16 surrogate that is not part of a pair. encoding/json decodes such an
+// escape to U+FFFD, as it does invalid UTF-8, so `"\ud800"` and `"\udfff"`
+// would read as the same string: for RFC 8725 §3.7 they are not UTF-8
+// either. The JSON has parsed already, so every `\` in a string starts a
+// well-formed escape and every `\u` has four hex digits.
+func hasLoneSurrogate(js []byte) bool {
+	if !bytes.Contains(js, []byte(`\u`)) {
+		return false // the usual token: nothing to scan
+	}
+	inString := false
+	for i := 0; i < len(js); i++ {
+		switch c := js[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString:
+			i++ // the escaped character
+			if i >= len(js) || js[i] != 'u' || i+4 >= len(js) {
+				continue
+			}
+			r := hexRune(js[i+1 : i+5])
+			i += 4
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return true // a low surrogate with no high one before it
+			case r >= 0xD800 && r <= 0xDBFF:
+				// A high surrogate must be followed by a low one.
+				if i+6 >= len(js) || js[i+1] != '\\' || js[i+2] != 'u' {
+					return true
+				}
+				if lo := hexRune(js[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+					return true
+				}
+				i += 6
+			}
+		}
+	}
+	return false
+}
+
+// hexRune reads four hex digits; what is not a hex digit counts as 0.
+func hexRune(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
 }
 
 // reason turns golang-jwt's error into a short, stable description.
