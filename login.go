@@ -196,15 +196,8 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	// request comes from in Sec-Fetch-Site, which pages cannot set;
 	// clients that are not browsers do not send it.
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		h.backend.metrics.loginInvalidRequest.Inc()
-		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
-			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", "cross-site"))
-		}
-		if browser {
-			return h.servePage(w, r, http.StatusForbidden, loginForm{},
-				"This sign-in was sent from another site, so it was not used. To sign in, use this form.")
-		}
-		return writeJSON(w, http.StatusForbidden, loginError{"invalid_request", "cross-site login refused"})
+		return h.refuse(w, r, ip, browser, http.StatusForbidden, "cross-site login refused", loginForm{},
+			"This sign-in was sent from another site, so it was not used. To sign in, use this form.")
 	}
 
 	if h.limiter == nil {
@@ -241,24 +234,31 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	return err
 }
 
+// refuse answers a login refused before any password check as an
+// invalid_request: a browser gets the page with message, anything else
+// JSON with detail, which is also the reason logged.
+func (h *Login) refuse(w http.ResponseWriter, r *http.Request, ip string, browser bool, status int, detail string, form loginForm, message string) error {
+	h.backend.metrics.loginInvalidRequest.Inc()
+	if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
+		c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", detail))
+	}
+	if browser {
+		return h.servePage(w, r, status, form, message)
+	}
+	return writeJSON(w, status, loginError{"invalid_request", detail})
+}
+
 // login reads the credentials, checks them and answers, with pages and
 // redirects for a browser and JSON otherwise; failed tells whether it was
 // a failed login, the kind the limiter counts.
 func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser bool) (failed bool, err error) {
 	form, status, detail := readCredentials(r)
 	if status != 0 {
-		h.backend.metrics.loginInvalidRequest.Inc()
-		if c := h.logger.Check(zap.DebugLevel, "login request refused"); c != nil {
-			c.Write(zap.String("backend", h.backend.name), zap.String("client_ip", ip), zap.String("reason", detail))
+		message := "The sign-in form could not be read. Please try again."
+		if status == http.StatusBadRequest && (form.username == "" || form.password == "") {
+			message = "Enter your username and password."
 		}
-		if browser {
-			message := "The sign-in form could not be read. Please try again."
-			if status == http.StatusBadRequest && (form.username == "" || form.password == "") {
-				message = "Enter your username and password."
-			}
-			return false, h.servePage(w, r, status, form, message)
-		}
-		return false, writeJSON(w, status, loginError{"invalid_request", detail})
+		return false, h.refuse(w, r, ip, browser, status, detail, form, message)
 	}
 
 	release, err := h.app.acquireHashSlot(r.Context())
