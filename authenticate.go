@@ -26,7 +26,9 @@ func init() {
 // its backends, and fails it with 401 (400 for a malformed Authorization
 // header, 403 when a `require` rule does not hold) otherwise. Failures are handler errors, so `handle_errors` can
 // render them; the reason is in `{http.auth.jwt.error}`. With `redirect`,
-// a browser navigating to a page is sent to the login page instead.
+// a browser navigating to a page is sent to the login page instead. A CORS
+// preflight needs a token like any other request, unless AllowPreflight is
+// set.
 //
 // The token is the first one present of: an `Authorization: Bearer`
 // header, then the cookie of each backend that has one, then the
@@ -74,6 +76,14 @@ type Auth struct {
 	// else the request gets 403 with `error="insufficient_scope"`.
 	// Default: none, any valid token is enough.
 	Require []Rule `json:"require,omitempty"`
+
+	// Lets CORS preflights (OPTIONS with Origin and
+	// Access-Control-Request-Method) through untouched, without a token,
+	// for a next handler that answers them itself. Anyone can send such a
+	// request, so the next handler must not answer an OPTIONS with
+	// protected content. Default: false, a preflight needs a token like
+	// any other request.
+	AllowPreflight bool `json:"allow_preflight,omitempty"`
 
 	backends []*Backend
 	// cookies are the names of the backends' cookies, in backend order.
@@ -173,9 +183,10 @@ var (
 )
 
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// Browsers never send credentials on a CORS preflight; demanding a
-	// token there would only break CORS.
-	if isPreflight(r) {
+	// Browsers never send credentials on a CORS preflight, so a next
+	// handler that answers preflights itself needs them let through. It is
+	// no authentication decision, so it is not counted.
+	if h.AllowPreflight && isPreflight(r) {
 		return next.ServeHTTP(w, r)
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)

@@ -475,38 +475,91 @@ func TestAuthSeveralBackends(t *testing.T) {
 	}
 }
 
+// TestAuthCORSPreflight: a preflight needs a token like any request (SPEC
+// §4), since whatever answers OPTIONS behind jwt_auth may answer with the
+// protected content; allow_preflight lets real preflights through, and only
+// them.
 func TestAuthCORSPreflight(t *testing.T) {
-	base := startCaddy(t, singleBackend, `
-	jwt_auth
-	respond "next handler"`)
-	tests := []struct {
-		name       string
-		method     string
-		header     http.Header
-		wantStatus int
-	}{
-		{"preflight passes through without a token", "OPTIONS",
-			http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"POST"}}, 200},
-		{"preflight with a bad token still passes through", "OPTIONS",
-			http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"DELETE"}, "Authorization": {"Bearer garbage"}}, 200},
-		{"plain OPTIONS needs a token", "OPTIONS", nil, 401},
-		{"OPTIONS with Origin only needs a token", "OPTIONS", http.Header{"Origin": {"https://app.example"}}, 401},
-		{"OPTIONS with Access-Control-Request-Method only needs a token", "OPTIONS",
-			http.Header{"Access-Control-Request-Method": {"POST"}}, 401},
-		{"GET with preflight headers needs a token", "GET",
-			http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"POST"}}, 401},
+	const next = "protected content"
+	preflight := http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"POST"}}
+	good := hs256(t, testSecret, validClaims("alice", nil))
+	noToken := `Bearer realm="api"`
+	badToken := `Bearer realm="api", error="invalid_token", error_description="malformed token"`
+
+	t.Run("without allow_preflight", func(t *testing.T) {
+		base := startCaddy(t, singleBackend, `
+	jwt_auth {
+		redirect /login
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp, body := sendAuth(t, tt.method, base+"/", tt.header)
-			if resp.StatusCode != tt.wantStatus {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
-			}
-			if reached := body == "next handler"; reached != (tt.wantStatus == 200) {
-				t.Errorf("body %q", body)
-			}
-		})
+	respond "`+next+`"`)
+		// The answer a tokenless request gets, to compare the preflight's with.
+		plain, plainBody := sendAuth(t, "GET", base+"/", nil)
+		if plain.StatusCode != 401 || plain.Header.Get("WWW-Authenticate") != noToken {
+			t.Fatalf("a tokenless GET: %d %q", plain.StatusCode, plain.Header.Get("WWW-Authenticate"))
+		}
+		for _, tt := range []struct {
+			name       string
+			header     http.Header
+			wantStatus int
+			challenge  string
+		}{
+			{"a preflight without a token is answered as any tokenless request", preflight, 401, noToken},
+			{"a preflight with a bad token is refused as invalid", withHeader(preflight, "Authorization", "Bearer garbage"), 401, badToken},
+			{"a preflight with a valid token goes on", withHeader(preflight, "Authorization", "Bearer "+good), 200, ""},
+			{"a preflight from a page is not sent to the login page", withHeader(preflight, "Accept", "text/html"), 401, noToken},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, body := sendAuth(t, "OPTIONS", base+"/", tt.header)
+				if resp.StatusCode != tt.wantStatus || resp.Header.Get("WWW-Authenticate") != tt.challenge {
+					t.Fatalf("status %d, challenge %q; want %d, %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), tt.wantStatus, tt.challenge)
+				}
+				if reached := body == next; reached != (tt.wantStatus == 200) {
+					t.Errorf("body %q", body)
+				}
+				if tt.challenge == noToken && (body != plainBody || resp.Header.Get("Access-Control-Allow-Origin") != "") {
+					t.Errorf("body %q, want the tokenless GET's %q and no CORS header", body, plainBody)
+				}
+			})
+		}
+	})
+
+	t.Run("with allow_preflight", func(t *testing.T) {
+		base := startCaddy(t, singleBackend, `
+	jwt_auth {
+		allow_preflight
 	}
+	respond "`+next+`"`)
+		for _, tt := range []struct {
+			name       string
+			method     string
+			header     http.Header
+			wantStatus int
+		}{
+			{"a preflight passes through without a token", "OPTIONS", preflight, 200},
+			{"a preflight with a bad token still passes through", "OPTIONS",
+				withHeader(preflight, "Authorization", "Bearer garbage"), 200},
+			{"a plain OPTIONS needs a token", "OPTIONS", nil, 401},
+			{"an OPTIONS with Origin only needs a token", "OPTIONS", http.Header{"Origin": {"https://app.example"}}, 401},
+			{"an OPTIONS with Access-Control-Request-Method only needs a token", "OPTIONS",
+				http.Header{"Access-Control-Request-Method": {"POST"}}, 401},
+			{"a GET with preflight headers needs a token", "GET", preflight, 401},
+			{"a POST with preflight headers needs a token", "POST", preflight, 401},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, body := sendAuth(t, tt.method, base+"/", tt.header)
+				if resp.StatusCode != tt.wantStatus {
+					t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+				}
+				if reached := body == next; reached != (tt.wantStatus == 200) {
+					t.Errorf("body %q", body)
+				}
+				// A preflight let through is not authenticated content.
+				if tt.wantStatus == 200 && resp.Header.Get("Cache-Control") != "" {
+					t.Errorf("Cache-Control %q on a preflight let through untouched", resp.Header.Get("Cache-Control"))
+				}
+			})
+		}
+	})
 }
 
 // provisionBackends provisions a jwt app from its JSON, as Caddy would, and

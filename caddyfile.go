@@ -559,6 +559,7 @@ func parseLogout(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		from_header <Header-Name>
 //		from_query  <param>
 //		require     <claim> <value...>
+//		allow_preflight
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
@@ -608,6 +609,11 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, h.Errf("jwt_auth: cache_control: expected off (or on, the default)")
 			}
 			auth.DisableCacheControl = args[0] == "off"
+		case "allow_preflight":
+			if len(args) != 0 {
+				return nil, h.Errf("jwt_auth: allow_preflight: takes no arguments, got %d", len(args))
+			}
+			auth.AllowPreflight = true
 		default:
 			return nil, h.Errf("jwt_auth: unrecognized subdirective %q", setting)
 		}

@@ -278,6 +278,8 @@ func TestCaddyfileDirectivesAdaptToJSON(t *testing.T) {
 			`[{"handler":"jwt_auth","backends":["partner","web"]}]`},
 		{"jwt_auth with an empty block", one, "jwt_auth /x {\n\t}",
 			`[{"handler":"jwt_auth","backends":["api"]}]`},
+		{"jwt_auth letting preflights through", one, "jwt_auth /x {\n\t\tallow_preflight\n\t}",
+			`[{"handler":"jwt_auth","backends":["api"],"allow_preflight":true}]`},
 		{"both directives", two, "jwt_auth /api/* web partner\n\tjwt_login /login web",
 			`[{"handler":"jwt_login","backend":"web"},{"handler":"jwt_auth","backends":["web","partner"]}]`},
 	}
@@ -557,6 +559,8 @@ func TestCaddyfileConfigurationErrors(t *testing.T) {
 			adaptStage, "rate_limit", nil, []string{"jwt_login", "rate_limit", "<count> <window> or off"}},
 		{"jwt_auth with an unknown subdirective", api, "jwt_auth {\n\t\tcolour blue\n\t}",
 			adaptStage, "colour blue", nil, []string{"jwt_auth", `unrecognized subdirective "colour"`}},
+		{"allow_preflight with a value", api, "jwt_auth {\n\t\tallow_preflight on\n\t}",
+			adaptStage, "allow_preflight on", nil, []string{"jwt_auth", "allow_preflight", "takes no arguments"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

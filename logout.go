@@ -18,7 +18,9 @@ func init() {
 // Logout clears its backend's token cookie, on POST and, for plain links,
 // on GET. API clients get 204; browsers (Accept lists text/html) are sent
 // on (303) to Redirect. A backend without a cookie has nothing to clear;
-// its logout answers 204.
+// its logout answers 204. A logout that a browser sent from another origin
+// is refused with 403, as jwt_login refuses such a login, and clears
+// nothing.
 //
 // A JWT stays valid until it expires: logging out forgets the token in the
 // browser, it does not revoke it. Keep lifetimes short.
@@ -69,6 +71,14 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		return writeJSON(w, http.StatusMethodNotAllowed, loginError{"invalid_request", "method not allowed; use POST"})
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	// Another site could otherwise sign its visitors out of this one with
+	// a link or an image (logout CSRF).
+	if crossSite(r) {
+		if ce := h.logger.Check(zapcore.DebugLevel, "logout request refused"); ce != nil {
+			ce.Write(zap.String("backend", h.backend.name), zap.String("client_ip", clientIP(r)), zap.String("reason", "cross-site logout refused"))
+		}
+		return writeJSON(w, http.StatusForbidden, loginError{"invalid_request", "cross-site logout refused"})
+	}
 	c := h.backend.Cookie
 	if c == nil {
 		// Bearer tokens live in the client; there is nothing to clear.

@@ -81,7 +81,11 @@ const metricsSite = `
 	jwt_auth /api/* api admin {
 		require role admin
 	}
-	respond /api/* "ok"`
+	respond /api/* "ok"
+	jwt_auth /cors/* api {
+		allow_preflight
+	}
+	respond /cors/* "ok"`
 
 func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 	base := startCaddy(t, strings.Replace(metricsGlobals, "%s", bcryptHashForTest(t, "alice-pw"), 1), metricsSite)
@@ -179,10 +183,18 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 			r, _ := sendAuth(t, "GET", base+"/api/x", http.Header{"Authorization": {"Bearer a b"}})
 			return r
 		}, 400, []string{authSeries("api", "bad_request")}},
-		{"a CORS preflight is not counted", func() *http.Response {
+		{"a CORS preflight without a token is no token", func() *http.Response {
 			r, _ := sendAuth(t, "OPTIONS", base+"/api/x", http.Header{"Origin": {"https://a.example"}, "Access-Control-Request-Method": {"GET"}})
 			return r
+		}, 401, []string{authSeries("api", "no_token")}},
+		{"a CORS preflight that allow_preflight lets through is not counted: nothing was decided", func() *http.Response {
+			r, _ := sendAuth(t, "OPTIONS", base+"/cors/x", http.Header{"Origin": {"https://a.example"}, "Access-Control-Request-Method": {"GET"}})
+			return r
 		}, 200, nil},
+		{"an OPTIONS that is no preflight is counted where allow_preflight is set", func() *http.Response {
+			r, _ := sendAuth(t, "OPTIONS", base+"/cors/x", nil)
+			return r
+		}, 401, []string{authSeries("api", "no_token")}},
 	}
 
 	for _, s := range steps {

@@ -1,8 +1,11 @@
 package caddyjwt
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // maxRedirectBytes bounds a redirect target; a longer one is not a path a
@@ -19,6 +22,24 @@ func safeRedirect(target string) string {
 		return target
 	}
 	return "/"
+}
+
+// formAction is where the login page's form posts: the path the browser
+// asked for, before any handle_path or uri rewrite, so the post reaches the
+// same jwt_login. That path is the client's to choose, and one such as
+// `//evil.example/../login` would make the form post to another host; it
+// is cleaned as Caddy's path matcher cleans it (which is how the request
+// got here), and if even that is not a local path the action is empty,
+// which posts to the page's own URL.
+func formAction(r *http.Request) string {
+	p := originalURL(r).EscapedPath()
+	if isLocalPath(p) {
+		return p
+	}
+	if p = caddyhttp.CleanPath(p, true); isLocalPath(p) {
+		return p
+	}
+	return ""
 }
 
 // isLocalPath tells whether target is a path on this site that no browser
