@@ -17,22 +17,22 @@ import (
 //
 //   - at most 2×GOMAXPROCS run at once (hashSlots), which bounds goroutines
 //     and memory (Argon2id takes tens of MiB a check);
-//   - checks that fail (a wrong password, an unknown user) take at most a
-//     share of the CPUs' time together (hashBudget, the global `hash_cpu`
-//     setting, 5% by default), in bursts of up to hashBurst per CPU. Only
-//     failures are charged: a flood of guesses is all failures, while
-//     people who sign in mostly succeed, so they keep the whole capacity
-//     of the cap outside a flood, even with costly hashes (Caddy's
-//     default bcrypt cost of 14 takes about a second).
+//   - every check, failed or not, is charged to a budget of CPU time
+//     (hashBudget, the global `hash_cpu` setting, 5% of the CPUs by
+//     default, in bursts of up to hashBurst per CPU), so neither a flood of
+//     guesses nor one of correct passwords takes more than that share.
 //
 // The cap alone does not protect the rest of the server: a bcrypt check
-// keeps its CPU for whole scheduler slices (10 ms and more), and every
-// request that arrives meanwhile waits behind it, so under a flood that
-// keeps the slots full the other routes keep only a few percent of their
-// throughput (bench/flood.sh, bench/RESULTS.md). Bounding the time share
-// keeps them at about 90%; the price is that while the failures' budget is
-// spent (a flood), every login waits for it, and failed logins are checked
-// at about share × GOMAXPROCS / (time of one check) a second.
+// keeps its CPU for whole scheduler slices, and every request that arrives
+// meanwhile waits behind it. Bounding the time share keeps the other routes
+// at about 90% of their throughput under a flood.
+//
+// A flood would then spend the budget for everyone, so part of it is kept
+// for trusted logins, those that show a device cookie of the user they name
+// (device.go): untrusted checks may only spend the budget down to the
+// reserve, and extra slots are kept for trusted checks alone. A client that
+// signed in before thus still gets in during a flood from any number of
+// addresses; a brand-new client waits with the flood.
 
 // errBusy says no hash slot, or no hashing time, was free for the whole wait.
 var errBusy = errors.New("too many concurrent logins")
@@ -64,66 +64,79 @@ func parseHashCPU(s string) (float64, error) {
 }
 
 // acquireHashSlot waits up to hashSlotWait for a free hash slot and for
-// hashing time; on success the caller must call the returned release once
-// the check is done, saying whether it failed: a failed check is charged
-// to the budget.
-func (a *App) acquireHashSlot(ctx context.Context) (release func(failed bool), err error) {
+// hashing time for a check estimated to take cost; trusted checks may also
+// use the reserved slots and budget. On success the caller must call the
+// returned release once the check is done: it charges the check's real
+// time to the budget.
+func (a *App) acquireHashSlot(ctx context.Context, trusted bool, cost time.Duration) (release func(), err error) {
 	deadline := time.Now().Add(hashSlotWait)
-	if err := a.takeHashSlot(ctx, deadline); err != nil {
+	slots, err := a.takeHashSlot(ctx, trusted, deadline)
+	if err != nil {
 		return nil, err
 	}
+	free := func() { <-slots }
 	if a.hashBudget == nil {
-		return func(bool) { a.releaseHashSlot() }, nil
+		return free, nil
 	}
-	if err := a.hashBudget.await(ctx, deadline); err != nil {
-		a.releaseHashSlot()
+	if err := a.hashBudget.await(ctx, deadline, cost, trusted); err != nil {
+		free()
 		return nil, err
 	}
 	start := time.Now()
-	return func(failed bool) {
-		if failed {
-			a.hashBudget.spend(time.Since(start))
-		}
-		a.releaseHashSlot()
+	return func() {
+		a.hashBudget.settle(cost, time.Since(start))
+		free()
 	}, nil
 }
 
-func (a *App) takeHashSlot(ctx context.Context, deadline time.Time) error {
+// takeHashSlot takes a slot and tells which pool it came from: a trusted
+// check takes a reserved slot when the common ones are all taken.
+func (a *App) takeHashSlot(ctx context.Context, trusted bool, deadline time.Time) (chan struct{}, error) {
+	reserved := a.reservedSlots
+	if !trusted {
+		reserved = nil // never ready
+	}
 	select {
 	case a.hashSlots <- struct{}{}:
-		return nil
+		return a.hashSlots, nil
+	case reserved <- struct{}{}:
+		return reserved, nil
 	default:
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case a.hashSlots <- struct{}{}:
-		return nil
+		return a.hashSlots, nil
+	case reserved <- struct{}{}:
+		return reserved, nil
 	case <-timer.C:
-		return errBusy
+		return nil, errBusy
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
-
-func (a *App) releaseHashSlot() { <-a.hashSlots }
 
 // hashBudget is a token bucket of hashing time, in seconds: it refills at
 // rate per second up to burst, and every check takes its wall-clock time
 // out of it (more than its CPU time when checks share a CPU, so it errs on
-// the safe side); it goes into debt while several checks run at once.
+// the safe side). A check is admitted with its estimated cost taken at
+// once, so that concurrent checks cannot all pass on the same balance, and
+// settled with its real time when done. Untrusted checks are admitted only
+// while reserve remains after them; trusted ones may spend it.
 type hashBudget struct {
-	mu          sync.Mutex
-	rate, burst float64
-	level       float64
-	last        time.Time
+	mu                   sync.Mutex
+	rate, burst, reserve float64
+	level                float64
+	last                 time.Time
 }
 
-// newHashBudget gives a full budget of share of procs CPUs.
+// newHashBudget gives a full budget of share of procs CPUs, half of it kept
+// for trusted checks.
 func newHashBudget(share float64, procs int, now time.Time) *hashBudget {
 	p := float64(procs)
 	burst := hashBurst.Seconds() * p
-	return &hashBudget{rate: share * p, burst: burst, level: burst, last: now}
+	return &hashBudget{rate: share * p, burst: burst, reserve: burst / 2, level: burst, last: now}
 }
 
 // refill adds the time earned since the last call; b.mu must be held.
@@ -132,38 +145,52 @@ func (b *hashBudget) refill(now time.Time) {
 	b.last = now
 }
 
-// debt tells how long until the budget is out of debt.
-func (b *hashBudget) debt(now time.Time) time.Duration {
+// take admits a check of cost when the budget allows it, and otherwise
+// tells how long until it will.
+func (b *hashBudget) take(now time.Time, cost time.Duration, trusted bool) (wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refill(now)
-	if b.level >= 0 {
-		return 0
+	floor := b.reserve
+	if trusted {
+		floor = 0
 	}
-	// Capped, so that a float too large for a Duration cannot wrap around
-	// to a negative wait.
-	return time.Duration(min(-b.level/b.rate, maxDebt.Seconds()) * float64(time.Second))
+	// A check costlier than all the budget above the floor waits for a
+	// full budget, rather than for ever.
+	need := min(cost.Seconds(), b.burst-floor)
+	if short := floor + need - b.level; short > 0 {
+		// Capped, so that a float too large for a Duration cannot wrap
+		// around to a negative wait.
+		return time.Duration(min(short/b.rate, maxDebt.Seconds()) * float64(time.Second))
+	}
+	b.level -= need
+	return 0
 }
 
-// maxDebt bounds what debt reports; anything beyond hashSlotWait is
+// maxDebt bounds what take reports; anything beyond hashSlotWait is
 // refused alike.
 const maxDebt = time.Hour
 
-func (b *hashBudget) spend(d time.Duration) {
+// settle charges what a check took beyond (or gives back what it took
+// short of) the estimate it was admitted with.
+func (b *hashBudget) settle(estimate, took time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refill(time.Now())
-	b.level -= d.Seconds()
+	b.level -= took.Seconds() - estimate.Seconds()
 }
 
-// await waits until the budget allows a check. When it will not before
+// spend charges hashing time outside any check (tests stand in for a flood).
+func (b *hashBudget) spend(d time.Duration) { b.settle(0, d) }
+
+// await waits until the budget admits a check. When it will not before
 // deadline, it waits until deadline anyway and returns errBusy: refusing
 // at once would let a flooding client send its next login at once, and
 // turn the flood into one of cheap requests at a far higher rate.
-func (b *hashBudget) await(ctx context.Context, deadline time.Time) error {
+func (b *hashBudget) await(ctx context.Context, deadline time.Time, cost time.Duration, trusted bool) error {
 	for {
 		now := time.Now()
-		wait := b.debt(now)
+		wait := b.take(now, cost, trusted)
 		if wait == 0 {
 			return nil
 		}

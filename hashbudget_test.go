@@ -37,25 +37,43 @@ func TestHashBudgetAllowsABurstThenOnlyItsShareOfTime(t *testing.T) {
 	b := newHashBudget(defaultHashShare, 2, start)
 	burst := 2 * hashBurst       // two CPUs
 	rate := 2 * defaultHashShare // seconds of hashing per second
+	reserve := burst / 2
+	near := func(got, want time.Duration) bool {
+		return got >= want-time.Millisecond && got <= want+time.Millisecond
+	}
 
-	if d := b.debt(start); d != 0 {
-		t.Fatalf("a fresh budget is in debt for %s", d)
+	// Untrusted checks get the burst down to the reserve, no further.
+	if w := b.take(start, burst-reserve-time.Second, false); w != 0 {
+		t.Fatalf("a fresh budget makes the first check wait %s", w)
 	}
-	b.mu.Lock()
-	b.level -= (burst + time.Second).Seconds() // the burst and one second more
-	b.mu.Unlock()
+	if w := b.take(start, time.Second, false); w != 0 {
+		t.Fatalf("the last second above the reserve: wait %s", w)
+	}
 	want := time.Duration(float64(time.Second) / rate)
-	if d := b.debt(start); d < want-time.Millisecond || d > want+time.Millisecond {
-		t.Fatalf("after the burst and 1 s more: debt %s, want %s", d, want)
+	if w := b.take(start, time.Second, false); !near(w, want) {
+		t.Fatalf("an untrusted check at the reserve: wait %s, want %s", w, want)
 	}
-	if d := b.debt(start.Add(want / 2)); d < want/2-time.Millisecond || d > want/2+time.Millisecond {
-		t.Errorf("halfway: debt %s, want %s", d, want/2)
+	if w := b.take(start.Add(want/2), time.Second, false); !near(w, want/2) {
+		t.Errorf("halfway: wait %s, want %s", w, want/2)
 	}
-	if d := b.debt(start.Add(want)); d != 0 {
-		t.Errorf("after the debt was earned back: debt %s, want none", d)
+	// Trusted checks spend the reserve meanwhile.
+	if w := b.take(start, reserve, true); w != 0 {
+		t.Fatalf("a trusted check within the reserve: wait %s", w)
+	}
+	if w := b.take(start, time.Second, true); !near(w, want) {
+		t.Fatalf("a trusted check on an empty budget: wait %s, want %s", w, want)
+	}
+	// A check is settled with what it really took.
+	b.settle(time.Second, 0)
+	if w := b.take(start, time.Second, true); w != 0 {
+		t.Errorf("after a check gave back its estimate: wait %s, want none", w)
+	}
+	// A check costlier than the whole budget waits for a full one.
+	if w := b.take(start, time.Hour, false); !near(w, time.Duration(float64(burst)/rate)) {
+		t.Errorf("a check costlier than the budget: wait %s, want the time to refill it", w)
 	}
 	// Idle time refills no more than the burst.
-	b.debt(start.Add(time.Hour))
+	b.take(start.Add(time.Hour), 0, false)
 	if b.level != burst.Seconds() {
 		t.Errorf("after an hour idle: %.2f s, want the burst %.2f s", b.level, burst.Seconds())
 	}
@@ -184,19 +202,18 @@ func FuzzParseHashCPU(f *testing.F) {
 		now := time.Now()
 		b := newHashBudget(share, 1, now)
 		b.spend(time.Hour)
-		if d := b.debt(now); d <= 0 || d > maxDebt {
-			t.Fatalf("%q: after an hour of hashing the debt is %s, want (0, %s]", s, d, maxDebt)
+		if d := b.take(now, 0, true); d <= 0 || d > maxDebt {
+			t.Fatalf("%q: after an hour of hashing the wait is %s, want (0, %s]", s, d, maxDebt)
 		}
 	})
 }
 
-// TestOnlyFailedChecksSpendHashingTime: people who sign in mostly succeed,
-// a flood of guesses all fails; only failures are charged, so logins keep
-// the whole capacity of the cap outside a flood.
-func TestOnlyFailedChecksSpendHashingTime(t *testing.T) {
+// TestEveryCheckSpendsHashingTime: a flood of correct passwords costs as
+// much CPU as one of guesses, so both are charged.
+func TestEveryCheckSpendsHashingTime(t *testing.T) {
 	site := startAliceLogin(t, "rate_limit off", "")
-	// A slow refill, so that what a failed check spends shows whatever
-	// the machine's speed and core count.
+	// A slow refill, so that what a check spends shows whatever the
+	// machine's speed and core count.
 	app := runningJWTApp(t)
 	b := newHashBudget(0.001, 1, time.Now())
 	app.hashBudget = b
@@ -206,19 +223,11 @@ func TestOnlyFailedChecksSpendHashingTime(t *testing.T) {
 		b.refill(time.Now())
 		return b.level
 	}
-	for i := 0; i < 5; i++ {
-		site.tokenOf(site.json("alice", "alice-pw", nil))
-	}
-	if l := level(); l != b.burst {
-		t.Fatalf("after 5 successful logins the budget is %.4f s, want it full (%.1f s)", l, b.burst)
-	}
-	for _, user := range []string{"alice", "nobody"} { // wrong password, unknown user
+	for _, try := range []struct{ user, password string }{{"alice", "alice-pw"}, {"alice", "wrong"}, {"nobody", "wrong"}} {
 		before := level()
-		if resp, body := site.json(user, "wrong", nil); resp.StatusCode != 400 {
-			t.Fatalf("status %d, want 400: %s", resp.StatusCode, body)
-		}
+		site.json(try.user, try.password, nil)
 		if after := level(); after >= before {
-			t.Errorf("a failed check for %s spent nothing: %.4f s before, %.4f s after", user, before, after)
+			t.Errorf("a check of %s/%s spent nothing: %.4f s before, %.4f s after", try.user, try.password, before, after)
 		}
 	}
 }

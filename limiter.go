@@ -43,11 +43,12 @@ type limitEntry struct {
 var limiters = caddy.NewUsagePool()
 
 // limiterKey names a limiter in the limiters pool: a changed limit gets a
-// limiter of its own, with empty counts.
+// limiter of its own, with empty counts. scope tells what it counts (see
+// loginLimits).
 type limiterKey struct {
-	backend string
-	max     int
-	window  time.Duration
+	backend, scope string
+	max            int
+	window         time.Duration
 }
 
 // loadLimiter takes the limiter of key from the pool, made now if no

@@ -399,7 +399,7 @@ func TestLimiterSharedByTheLoginsOfOneBackend(t *testing.T) {
 	base := startCaddy(t, globals,
 		loginRoute("/a", "api", "2 1m")+loginRoute("/b", "api", "2 1m")+
 			loginRoute("/c", "api", "3 1m")+loginRoute("/d", "other", "2 1m"))
-	if refs, _ := limiters.References(limiterKey{"api", 2, time.Minute}); refs != 2 {
+	if refs, _ := limiters.References(limiterKey{"api", "fails", 2, time.Minute}); refs != 2 {
 		t.Errorf("the two logins of api with rate_limit 2 1m hold %d references to a limiter, want 2 to one", refs)
 	}
 	// One failure at each of the two routes with the same limit.
@@ -440,8 +440,8 @@ func TestLimiterIsReleasedWhenNoConfigUsesIt(t *testing.T) {
 			user alice ` + hash + `
 		}
 	}`
-	three := limiterKey{"pooled", 3, time.Minute}
-	four := limiterKey{"pooled", 4, time.Minute}
+	three := limiterKey{"pooled", "fails", 3, time.Minute}
+	four := limiterKey{"pooled", "fails", 4, time.Minute}
 	wantPool := func(when string, refs map[limiterKey]int) {
 		t.Helper()
 		for key, want := range refs {
@@ -459,8 +459,9 @@ func TestLimiterIsReleasedWhenNoConfigUsesIt(t *testing.T) {
 				n++
 			}
 		}
-		if got := pooledLimiters("pooled"); got != n {
-			t.Fatalf("%s: %d limiters of the backend pooled, want %d", when, got, n)
+		// Each limit pools its three limiters (loginLimits).
+		if got := pooledLimiters("pooled"); got != 3*n {
+			t.Fatalf("%s: %d limiters of the backend pooled, want %d", when, got, 3*n)
 		}
 	}
 

@@ -59,9 +59,10 @@ type Login struct {
 	Backend string `json:"backend,omitempty"`
 
 	// Brute-force protection: failed logins allowed per client IP (an
-	// IPv6 client per /64), counted for the backend: shared by its logins
-	// with the same limit and kept across config reloads. Default: 10
-	// failures per 5 minutes.
+	// IPv6 client per /64, and 16 times as many per /48), or per device
+	// cookie, and five times as many successful ones, counted for the
+	// backend: shared by its logins with the same limit and kept across
+	// config reloads. Default: 10 failures per 5 minutes.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
 	// Path of an html/template file that replaces the built-in login page.
@@ -73,11 +74,10 @@ type Login struct {
 	app     *App
 	backend *Backend
 	page    *template.Template
-	limiter *limiter
-	// limiterKey is the key of limiter in the limiters pool while this
-	// handler holds it; nil once Cleanup gave it back.
-	limiterKey *limiterKey
-	logger     *zap.Logger
+	// limits is nil with rate_limit off, and once Cleanup gave it back.
+	limits  *loginLimits
+	devices *deviceCookies
+	logger  *zap.Logger
 }
 
 // RateLimit limits failed logins per client IP (an IPv6 client per /64),
@@ -119,6 +119,9 @@ func (h *Login) Provision(ctx caddy.Context) error {
 	if err := h.backend.canLogin(); err != nil {
 		return fmt.Errorf("jwt_login: %v", err)
 	}
+	if h.devices, err = newDeviceCookies(h.backend.name, h.backend.keys.signKey); err != nil {
+		return fmt.Errorf("jwt_login: %v", err)
+	}
 	h.page = defaultLoginPage
 	if h.Page != "" {
 		file := caddy.NewReplacer().ReplaceKnown(h.Page, "")
@@ -142,21 +145,19 @@ func (h *Login) Provision(ctx caddy.Context) error {
 		}
 		// Shared by the backend's logins with the same limit, and kept
 		// across reloads, so neither gives a client fresh attempts.
-		key := limiterKey{backend: h.backend.name, max: rl.Count, window: time.Duration(rl.Window)}
-		h.limiter = loadLimiter(key)
-		h.limiterKey = &key
+		h.limits = loadLoginLimits(h.backend.name, rl.Count, time.Duration(rl.Window))
 	}
 	return nil
 }
 
-// Cleanup gives the limiter back to the pool: it is dropped with its counts
-// when no loaded config uses it any more.
+// Cleanup gives the limiters back to the pool: they are dropped with their
+// counts when no loaded config uses them any more.
 func (h *Login) Cleanup() error {
-	if h.limiterKey == nil {
+	if h.limits == nil {
 		return nil
 	}
-	_, err := limiters.Delete(*h.limiterKey)
-	h.limiterKey = nil
+	err := h.limits.release()
+	h.limits = nil
 	return err
 }
 
@@ -192,46 +193,85 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	ip := clientIP(r)
 
 	// A login another site makes the browser send would sign the visitor
-	// in as whoever that site chose (login CSRF). Browsers say where a
-	// request comes from in Sec-Fetch-Site, which pages cannot set;
-	// clients that are not browsers do not send it.
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	// in as whoever that site chose (login CSRF).
+	if crossSite(r) {
 		return h.refuse(w, r, ip, browser, http.StatusForbidden, "cross-site login refused", loginForm{},
 			"This sign-in was sent from another site, so it was not used. To sign in, use this form.")
 	}
 
-	if h.limiter == nil {
-		_, err := h.login(w, r, ip, browser)
-		return err
-	}
-	// The attempt counts as a failure from the start, so that concurrent
-	// attempts from one client cannot check more passwords than the limit
-	// allows; it is taken back unless it really was a failed login. The
-	// limiter counts an IPv6 client by its /64; logs keep its own IP.
-	client := clientKey(ip)
+	// A client with a device cookie is trusted for the user it names, so
+	// its request is read first; any other is counted by its address before
+	// its request is even read.
 	now := time.Now()
-	if wait := h.limiter.attempt(client, now); wait > 0 {
-		h.logFailure(ip, "", "rate limited")
-		h.backend.metrics.loginRateLimited.Inc()
-		secs := int64((wait + time.Second - 1) / time.Second)
-		if h.limiter.refused(client, now, rateLimitedDelay) {
-			_ = sleepContext(r.Context(), min(wait, rateLimitedDelay))
+	var form loginForm
+	read := h.devices.present(r)
+	deviceID, trusted := "", false
+	if read {
+		var status int
+		var detail string
+		if form, status, detail = readCredentials(r); status != 0 {
+			return h.refuseForm(w, r, ip, browser, form, status, detail)
 		}
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		if browser {
-			// Reading the form (bounded, no hash) keeps what was typed
-			// and where the person was going.
-			form, _, _ := readCredentials(r)
-			return h.servePage(w, r, http.StatusTooManyRequests, form,
-				"Too many failed attempts. Try again in "+waitText(secs)+".")
+		deviceID, trusted = h.devices.find(r, form.username, now)
+	}
+	var adm admission
+	if h.limits != nil {
+		var wait time.Duration
+		var by count
+		adm, wait, by = h.limits.admit(ip, deviceID, now)
+		if wait > 0 && trusted && by.l == h.limits.fails {
+			// A device cookie with too many failures is trusted no more
+			// until they leave the window; the client is counted by its
+			// address.
+			trusted = false
+			adm, wait, by = h.limits.admit(ip, "", now)
 		}
-		return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
+		if wait > 0 {
+			if browser && !read {
+				// Reading the form (bounded, no hash) keeps what was
+				// typed and where the person was going.
+				form, _, _ = readCredentials(r)
+			}
+			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, rateLimitedDelay))
+		}
 	}
-	failed, err := h.login(w, r, ip, browser)
-	if !failed {
-		h.limiter.undo(client, now)
+	if !read {
+		var status int
+		var detail string
+		if form, status, detail = readCredentials(r); status != 0 {
+			adm.settle(notChecked)
+			return h.refuseForm(w, r, ip, browser, form, status, detail)
+		}
 	}
+	result, err := h.login(w, r, form, ip, browser, trusted)
+	adm.settle(result)
 	return err
+}
+
+// rateLimited answers a login refused by its limits. again says the client
+// was refused moments ago already: it is answered only after a delay.
+func (h *Login) rateLimited(w http.ResponseWriter, r *http.Request, ip string, browser bool, form loginForm, wait time.Duration, again bool) error {
+	h.logFailure(ip, "", "rate limited")
+	h.backend.metrics.loginRateLimited.Inc()
+	secs := int64((wait + time.Second - 1) / time.Second)
+	if again {
+		_ = sleepContext(r.Context(), min(wait, rateLimitedDelay))
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	if browser {
+		return h.servePage(w, r, http.StatusTooManyRequests, form,
+			"Too many failed attempts. Try again in "+waitText(secs)+".")
+	}
+	return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
+}
+
+// refuseForm refuses a request whose credentials could not be read.
+func (h *Login) refuseForm(w http.ResponseWriter, r *http.Request, ip string, browser bool, form loginForm, status int, detail string) error {
+	message := "The sign-in form could not be read. Please try again."
+	if status == http.StatusBadRequest && (form.username == "" || form.password == "") {
+		message = "Enter your username and password."
+	}
+	return h.refuse(w, r, ip, browser, status, detail, form, message)
 }
 
 // refuse answers a login refused before any password check as an
@@ -248,20 +288,11 @@ func (h *Login) refuse(w http.ResponseWriter, r *http.Request, ip string, browse
 	return writeJSON(w, status, loginError{"invalid_request", detail})
 }
 
-// login reads the credentials, checks them and answers, with pages and
-// redirects for a browser and JSON otherwise; failed tells whether it was
-// a failed login, the kind the limiter counts.
-func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser bool) (failed bool, err error) {
-	form, status, detail := readCredentials(r)
-	if status != 0 {
-		message := "The sign-in form could not be read. Please try again."
-		if status == http.StatusBadRequest && (form.username == "" || form.password == "") {
-			message = "Enter your username and password."
-		}
-		return false, h.refuse(w, r, ip, browser, status, detail, form, message)
-	}
-
-	release, err := h.app.acquireHashSlot(r.Context())
+// login checks the credentials and answers, with pages and redirects for a
+// browser and JSON otherwise; trusted says the client showed a device cookie
+// of the user. The outcome tells the limits what to count.
+func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip string, browser, trusted bool) (outcome, error) {
+	release, err := h.app.acquireHashSlot(r.Context(), trusted, h.backend.checkCost())
 	if err != nil {
 		// A client that went away while waiting is not worth a warning.
 		if errors.Is(err, errBusy) {
@@ -271,12 +302,14 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser
 		h.backend.metrics.loginBusy.Inc()
 		w.Header().Set("Retry-After", "1")
 		if browser {
-			return false, h.servePage(w, r, http.StatusServiceUnavailable, form, "The server is busy. Try again in a moment.")
+			return notChecked, h.servePage(w, r, http.StatusServiceUnavailable, form, "The server is busy. Try again in a moment.")
 		}
-		return false, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
+		return notChecked, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
+	start := time.Now()
 	user, err := h.backend.Authenticate(form.username, form.password)
-	release(err != nil)
+	release()
+	h.backend.evenOut(r.Context(), start)
 	if err != nil {
 		logged := form.username
 		if errors.Is(err, errNoSuchUser) {
@@ -285,14 +318,14 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser
 		h.logFailure(ip, logged, err.Error())
 		h.backend.metrics.loginBadCredentials.Inc()
 		if browser {
-			return true, h.servePage(w, r, http.StatusBadRequest, form, "Wrong username or password.")
+			return failed, h.servePage(w, r, http.StatusBadRequest, form, "Wrong username or password.")
 		}
-		return true, writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
+		return failed, writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
 	}
 
 	token, expiresIn, err := h.backend.Issue(user)
 	if err != nil {
-		return false, caddyhttp.Error(http.StatusInternalServerError, err)
+		return succeeded, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	h.backend.metrics.loginSuccess.Inc()
 	h.logger.Info("login succeeded",
@@ -300,12 +333,13 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, ip string, browser
 	if c := h.backend.Cookie; c != nil {
 		http.SetCookie(w, c.issue(token, time.Duration(expiresIn)*time.Second))
 	}
+	http.SetCookie(w, h.devices.issue(r, user.name, time.Now()))
 	if browser {
 		w.Header().Set("Location", safeRedirect(form.redirect))
 		w.WriteHeader(http.StatusSeeOther)
-		return false, nil
+		return succeeded, nil
 	}
-	return false, writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
+	return succeeded, writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
 }
 
 // waitText says how long a person must wait, for the login page.
@@ -338,7 +372,7 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, fo
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "same-origin")
 	data := loginPageData{
-		Action:   originalURL(r).EscapedPath(),
+		Action:   formAction(r),
 		Error:    message,
 		Username: form.username,
 		Backend:  h.backend.name,

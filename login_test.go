@@ -755,20 +755,22 @@ func runningJWTApp(t testing.TB) *App {
 func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
-	app := &App{}
+	// Slots alone: this test holds them for seconds, which the budget
+	// would charge.
+	app := &App{HashCPU: "off"}
 	if err := app.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
 	slots := 2 * runtime.GOMAXPROCS(0)
 
 	// Every slot is handed out at once.
-	releases := make([]func(bool), 0, slots)
+	releases := make([]func(), 0, slots)
 	for i := 0; i < slots; i++ {
 		done := make(chan struct{})
-		var release func(bool)
+		var release func()
 		var err error
 		go func() {
-			release, err = app.acquireHashSlot(context.Background())
+			release, err = app.acquireHashSlot(context.Background(), false, 0)
 			close(done)
 		}()
 		select {
@@ -784,7 +786,7 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 
 	t.Run("one more waiter gets errBusy after the wait", func(t *testing.T) {
 		start := time.Now()
-		release, err := app.acquireHashSlot(context.Background())
+		release, err := app.acquireHashSlot(context.Background(), false, 0)
 		waited := time.Since(start)
 		if err != errBusy || release != nil {
 			t.Fatalf("got err %v, want errBusy", err)
@@ -796,23 +798,43 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 		}
 	})
 
+	t.Run("a trusted check takes a reserved slot meanwhile, untrusted ones cannot", func(t *testing.T) {
+		var trusted []func()
+		for i := 0; i < cap(app.reservedSlots); i++ {
+			release, err := app.acquireHashSlot(context.Background(), true, 0)
+			if err != nil {
+				t.Fatalf("reserved slot %d: %v", i+1, err)
+			}
+			trusted = append(trusted, release)
+		}
+		if _, err := app.acquireHashSlot(context.Background(), true, 0); err != errBusy {
+			t.Fatalf("with every slot taken, a trusted check got %v, want errBusy", err)
+		}
+		for _, release := range trusted {
+			release()
+		}
+		if n := len(app.reservedSlots); n != 0 {
+			t.Errorf("%d reserved slots still taken after every release", n)
+		}
+	})
+
 	t.Run("a waiter whose request ends stops waiting", func(t *testing.T) {
 		rctx, rcancel := context.WithCancel(context.Background())
 		rcancel()
-		if _, err := app.acquireHashSlot(rctx); err != context.Canceled {
+		if _, err := app.acquireHashSlot(rctx, false, 0); err != context.Canceled {
 			t.Fatalf("got %v, want context.Canceled", err)
 		}
 	})
 
 	t.Run("a waiter gets a slot as soon as one is released", func(t *testing.T) {
 		got := make(chan error, 1)
-		var release func(bool)
+		var release func()
 		go func() {
 			var err error
-			release, err = app.acquireHashSlot(context.Background())
+			release, err = app.acquireHashSlot(context.Background(), false, 0)
 			got <- err
 		}()
-		releases[0](false)
+		releases[0]()
 		select {
 		case err := <-got:
 			if err != nil {
@@ -825,15 +847,13 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 	})
 
 	for _, release := range releases {
-		release(false)
+		release()
 	}
 	if n := len(app.hashSlots); n != 0 {
 		t.Errorf("%d slots still taken after every release", n)
 	}
-	// The checks above released as successes, so they spent no hashing
-	// time and the budget does not stand in the way.
 	for i := 0; i < slots; i++ {
-		if _, err := app.acquireHashSlot(context.Background()); err != nil {
+		if _, err := app.acquireHashSlot(context.Background(), false, 0); err != nil {
 			t.Fatalf("released slot %d not reusable: %v", i, err)
 		}
 	}
@@ -1230,9 +1250,10 @@ func TestCrossSiteLoginRefused(t *testing.T) {
 		{"the site's own form", func() (*http.Response, string) {
 			return site.form("alice", "alice-pw", navigate("same-origin"))
 		}, 303, ""},
+		// A sibling subdomain may be another party's (or taken over).
 		{"a sibling subdomain's form", func() (*http.Response, string) {
 			return site.form("alice", "alice-pw", navigate("same-site"))
-		}, 303, ""},
+		}, 403, "sent from another site"},
 		{"a typed-in or bookmarked form", func() (*http.Response, string) {
 			return site.form("alice", "alice-pw", navigate("none"))
 		}, 303, ""},

@@ -27,19 +27,21 @@ type App struct {
 	// `.` only. Default: none; a handler needs at least one.
 	Backends map[string]*Backend `json:"backends,omitempty"`
 
-	// The share of the CPUs (GOMAXPROCS) that failed password checks
-	// (wrong password, unknown user) of every login endpoint may take
-	// together over time, in bursts of up to 2 s per CPU: a percentage
-	// such as `5%`, or `off` for no bound but the concurrency cap of
-	// 2×GOMAXPROCS checks. While failures have spent it (a flood), a login
-	// that gets no hashing time within 1 s gets 503. Default: `5%`.
+	// The share of the CPUs (GOMAXPROCS) that password checks of every
+	// login endpoint may take together over time, in bursts of up to 2 s
+	// per CPU: a percentage such as `5%`, or `off` for no bound but the
+	// concurrency cap of 2×GOMAXPROCS checks. Half of it is kept for
+	// clients with a device cookie (signed in before), so a flood cannot
+	// spend it all. A login that gets no hashing time within 1 s gets 503.
+	// Default: `5%`.
 	HashCPU string `json:"hash_cpu,omitempty"`
 
 	// hashSlots caps concurrent password hash checks across every login
 	// endpoint, and hashBudget the CPU time they take over time, so a
 	// flood of logins cannot take the cores from everything else.
-	hashSlots  chan struct{}
-	hashBudget *hashBudget
+	// reservedSlots are more slots for trusted checks alone.
+	hashSlots, reservedSlots chan struct{}
+	hashBudget               *hashBudget
 }
 
 // CaddyModule returns the Caddy module information.
@@ -53,6 +55,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision sets up every backend and its metrics.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	a.reservedSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 	share, err := parseHashCPU(a.HashCPU)
 	if err != nil {
 		return fmt.Errorf("jwt: hash_cpu: %v", err)

@@ -1,0 +1,130 @@
+package caddyjwt
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Allowances of the login limits, as multiples of rate_limit's count.
+const (
+	// networkFactor: failed logins per IPv6 /48, so that one network
+	// cannot multiply the allowance of its /64s without end.
+	networkFactor = 16
+	// successFactor: successful logins per client, so that one valid
+	// account cannot keep the hashing budget to itself.
+	successFactor = 5
+)
+
+// loginLimits are the counts a login passes before its password check,
+// each a sliding window of rate_limit's length:
+//
+//   - failed logins per client, rate_limit's count: a client is an IPv4
+//     address, an IPv6 /64 (clientKey), or a device cookie (device.go);
+//   - failed logins per IPv6 /48, networkFactor times the count, which
+//     trusted clients (with a device cookie) skip;
+//   - successful logins per client, successFactor times the count.
+//
+// Each is a limiter taken from the pool, so that reloads and several login
+// routes of a backend share its counts.
+type loginLimits struct {
+	fails, networks, successes *limiter
+	keys                       []limiterKey
+}
+
+// loadLoginLimits takes the limiters of a backend's rate limit from the
+// pool; release must give them back.
+func loadLoginLimits(backend string, count int, window time.Duration) *loginLimits {
+	ls := &loginLimits{keys: []limiterKey{
+		{backend: backend, scope: "fails", max: count, window: window},
+		{backend: backend, scope: "networks", max: networkFactor * count, window: window},
+		{backend: backend, scope: "successes", max: successFactor * count, window: window},
+	}}
+	ls.fails, ls.networks, ls.successes = loadLimiter(ls.keys[0]), loadLimiter(ls.keys[1]), loadLimiter(ls.keys[2])
+	return ls
+}
+
+// release gives the limiters back to the pool.
+func (ls *loginLimits) release() error {
+	var first error
+	for _, k := range ls.keys {
+		if _, err := limiters.Delete(k); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// count is one limiter and the key a login is counted under in it.
+type count struct {
+	l   *limiter
+	key string
+}
+
+// admission is what a login was counted under: each count is taken when
+// the login is admitted, as if it would fail and succeed at once, so that
+// concurrent logins cannot pass more than the limits allow; settle gives
+// back what its outcome does not keep.
+type admission struct {
+	at              time.Time
+	fails, succeeds []count
+}
+
+// admit counts a login from ip, or from the device with id deviceID when
+// it is not "". When a limit is reached it takes nothing, and returns how
+// long until that limit frees up and the count that refused.
+func (ls *loginLimits) admit(ip, deviceID string, now time.Time) (adm admission, wait time.Duration, by count) {
+	adm.at = now
+	client := clientKey(ip)
+	if deviceID != "" {
+		client = "device " + deviceID
+	} else if network, ok := networkKey(ip); ok {
+		adm.fails = append(adm.fails, count{ls.networks, network})
+	}
+	adm.fails = append(adm.fails, count{ls.fails, client})
+	adm.succeeds = []count{{ls.successes, client}}
+	var taken []count
+	for _, c := range append(adm.succeeds, adm.fails...) {
+		if wait = c.l.attempt(c.key, now); wait > 0 {
+			for _, t := range taken {
+				t.l.undo(t.key, now)
+			}
+			return admission{}, wait, c
+		}
+		taken = append(taken, c)
+	}
+	return adm, 0, count{}
+}
+
+// outcome of an admitted login.
+type outcome int
+
+const (
+	notChecked outcome = iota // refused before a password check
+	failed
+	succeeded
+)
+
+// settle gives back the counts the outcome does not keep.
+func (adm admission) settle(o outcome) {
+	undo := func(cs []count) {
+		for _, c := range cs {
+			c.l.undo(c.key, adm.at)
+		}
+	}
+	if o != failed {
+		undo(adm.fails)
+	}
+	if o != succeeded {
+		undo(adm.succeeds)
+	}
+}
+
+// networkKey is the /48 an IPv6 client is counted under as a network; an
+// IPv4 client has none.
+func networkKey(ip string) (string, bool) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Is4() || addr.Is4In6() {
+		return "", false
+	}
+	return netip.PrefixFrom(addr.WithZone(""), 48).Masked().String(), true
+}
