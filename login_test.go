@@ -915,7 +915,7 @@ func (c countingComparer) Compare(hashed, plaintext []byte) (bool, error) {
 func countComparisons(table *userTable) *comparisonLog {
 	log := &comparisonLog{}
 	wrapped := map[*account]bool{}
-	for _, a := range append([]*account{table.dummy}, mapValues(table.accounts)...) {
+	for _, a := range mapValues(table.accounts) {
 		if a != nil && !wrapped[a] {
 			a.cmp = countingComparer{a.cmp, log}
 			wrapped[a] = true

@@ -82,11 +82,10 @@ func comparerFor(hash string) (caddyauth.Comparer, error) {
 		}
 		return caddyauth.BcryptHash{}, nil
 	case strings.HasPrefix(hash, "$argon2id$"):
-		_, key, err := caddyauth.DecodeHash([]byte(hash))
-		if err != nil {
+		if _, _, err := caddyauth.DecodeHash([]byte(hash)); err != nil {
 			return nil, fmt.Errorf("malformed argon2id hash: %v; %s", err, howTo)
 		}
-		if err := checkArgon2id(hash, key); err != nil {
+		if err := checkArgon2id(readArgon2id(hash)); err != nil {
 			return nil, fmt.Errorf("unusable argon2id hash: %v; %s", err, howTo)
 		}
 		return caddyauth.Argon2idHash{}, nil
@@ -97,30 +96,53 @@ func comparerFor(hash string) (caddyauth.Comparer, error) {
 	}
 }
 
-// checkArgon2id bounds the parameters of an argon2id hash that
+// argon2idParams are the parameters of an argon2id hash.
+type argon2idParams struct {
+	m, t, p   uint64
+	salt, key []byte
+}
+
+// readArgon2id reads the parameters of an argon2id hash that
 // caddyauth.DecodeHash has accepted. Argon2idHash keeps them unexported, so
 // they are read again, the way DecodeHash reads them, from the PHC string
 // $argon2id$v=19$m=<KiB>,t=<iterations>,p=<threads>$<salt>$<key>.
-func checkArgon2id(hash string, key []byte) error {
+func readArgon2id(hash string) argon2idParams {
 	parts := strings.Split(hash, "$")
 	params := strings.Split(parts[3], ",")
-	m, _ := strconv.ParseUint(strings.TrimPrefix(params[0], "m="), 10, 32)
-	t, _ := strconv.ParseUint(strings.TrimPrefix(params[1], "t="), 10, 32)
-	p, _ := strconv.ParseUint(strings.TrimPrefix(params[2], "p="), 10, 8)
-	salt, _ := base64.RawStdEncoding.DecodeString(parts[4])
+	var a argon2idParams
+	a.m, _ = strconv.ParseUint(strings.TrimPrefix(params[0], "m="), 10, 32)
+	a.t, _ = strconv.ParseUint(strings.TrimPrefix(params[1], "t="), 10, 32)
+	a.p, _ = strconv.ParseUint(strings.TrimPrefix(params[2], "p="), 10, 8)
+	a.salt, _ = base64.RawStdEncoding.DecodeString(parts[4])
+	a.key, _ = base64.RawStdEncoding.DecodeString(parts[5])
+	return a
+}
+
+// checkArgon2id bounds the parameters of an argon2id hash.
+func checkArgon2id(a argon2idParams) error {
 	switch {
-	case t < 1 || t > argon2MaxTime:
-		return fmt.Errorf("iterations t=%d out of range 1..%d", t, argon2MaxTime)
-	case p < 1:
-		return fmt.Errorf("parallelism p=%d out of range 1..255", p)
-	case m > argon2MaxMemoryKiB:
-		return fmt.Errorf("memory m=%d KiB over the limit of %d KiB", m, argon2MaxMemoryKiB)
-	case len(key) < argon2MinKeyBytes:
-		return fmt.Errorf("key is %d bytes; at least %d are needed", len(key), argon2MinKeyBytes)
-	case len(salt) < argon2MinSaltBytes:
-		return fmt.Errorf("salt is %d bytes; at least %d are needed", len(salt), argon2MinSaltBytes)
+	case a.t < 1 || a.t > argon2MaxTime:
+		return fmt.Errorf("iterations t=%d out of range 1..%d", a.t, argon2MaxTime)
+	case a.p < 1:
+		return fmt.Errorf("parallelism p=%d out of range 1..255", a.p)
+	case a.m > argon2MaxMemoryKiB:
+		return fmt.Errorf("memory m=%d KiB over the limit of %d KiB", a.m, argon2MaxMemoryKiB)
+	case len(a.key) < argon2MinKeyBytes:
+		return fmt.Errorf("key is %d bytes; at least %d are needed", len(a.key), argon2MinKeyBytes)
+	case len(a.salt) < argon2MinSaltBytes:
+		return fmt.Errorf("salt is %d bytes; at least %d are needed", len(a.salt), argon2MinSaltBytes)
 	}
 	return nil
+}
+
+// shapeOf names what the time of a check against a hash, which comparerFor
+// has accepted, depends on: its algorithm and cost parameters.
+func shapeOf(hash []byte) string {
+	if cost, err := bcrypt.Cost(hash); err == nil {
+		return "bcrypt cost " + strconv.Itoa(cost)
+	}
+	a := readArgon2id(string(hash))
+	return fmt.Sprintf("argon2id m=%d,t=%d,p=%d key %d bytes", a.m, a.t, a.p, len(a.key))
 }
 
 // account is a user ready for password checks.
@@ -128,6 +150,7 @@ type account struct {
 	name     string
 	hash     []byte
 	cmp      caddyauth.Comparer
+	shape    *hashShape
 	claims   map[string]any
 	disabled bool
 }
@@ -149,16 +172,17 @@ func newAccount(u User) (*account, error) {
 // userTable is one immutable generation of a backend's users.
 type userTable struct {
 	accounts map[string]*account
-	// dummy is checked instead of a missing user so that an unknown name
-	// costs exactly what a known one does: it is a real user's hash, so its
-	// algorithm and cost are the backend's own. Its result is discarded.
-	dummy *account
+	// shapes are the algorithms and costs of the users' hashes, in the
+	// order of their first user; an unknown name is checked against one
+	// of them (decoy).
+	shapes []*hashShape
 }
 
 // newUserTable builds a table from the inline users and those read from
 // the users file, which parseUsers has already checked.
 func newUserTable(inline []User, file string, fromFile []User) (*userTable, error) {
 	t := &userTable{accounts: make(map[string]*account, len(inline)+len(fromFile))}
+	shapes := map[string]*hashShape{}
 	for _, u := range inline {
 		a, err := newAccount(u)
 		if err != nil {
@@ -167,7 +191,7 @@ func newUserTable(inline []User, file string, fromFile []User) (*userTable, erro
 		if _, dup := t.accounts[a.name]; dup {
 			return nil, fmt.Errorf("user %q is defined twice", a.name)
 		}
-		t.add(a)
+		t.add(a, shapes)
 	}
 	for _, u := range fromFile {
 		a, err := newAccount(u)
@@ -177,16 +201,22 @@ func newUserTable(inline []User, file string, fromFile []User) (*userTable, erro
 		if _, dup := t.accounts[a.name]; dup {
 			return nil, fmt.Errorf("%s: user %q is also defined inline", file, a.name)
 		}
-		t.add(a)
+		t.add(a, shapes)
 	}
 	return t, nil
 }
 
-func (t *userTable) add(a *account) {
+func (t *userTable) add(a *account, shapes map[string]*hashShape) {
 	t.accounts[a.name] = a
-	if t.dummy == nil {
-		t.dummy = a
+	name := shapeOf(a.hash)
+	s := shapes[name]
+	if s == nil {
+		s = &hashShape{name: name, rep: a}
+		shapes[name] = s
+		t.shapes = append(t.shapes, s)
 	}
+	s.users++
+	a.shape = s
 }
 
 // userStore holds a backend's users: the inline ones and those of the users
@@ -195,6 +225,8 @@ type userStore struct {
 	file   string
 	inline []User
 	logger *zap.Logger
+	// times are the check times learned for each shape of hash.
+	times *checkTimes
 
 	table atomic.Pointer[userTable]
 
@@ -211,7 +243,7 @@ type userStore struct {
 const usersCheckInterval = time.Second
 
 func newUserStore(file string, inline []User, logger *zap.Logger) (*userStore, error) {
-	s := &userStore{file: file, inline: inline, logger: logger, now: time.Now}
+	s := &userStore{file: file, inline: inline, logger: logger, times: learnedCheckTimes, now: time.Now}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -240,8 +272,36 @@ func (s *userStore) load() error {
 	if err != nil {
 		return err
 	}
+	for _, sh := range t.shapes {
+		sh.time = s.times.of(sh.name)
+	}
+	if len(t.shapes) > 1 {
+		s.warnMixedHashes(t)
+	}
 	s.table.Store(t)
 	return nil
+}
+
+// warnMixedHashes says why users' hashes should share one algorithm and
+// cost.
+func (s *userStore) warnMixedHashes(t *userTable) {
+	hashes := make([]string, len(t.shapes))
+	for i, sh := range t.shapes {
+		users := " users)"
+		if sh.users == 1 {
+			users = " user)"
+		}
+		hashes[i] = sh.name + " (" + strconv.Itoa(sh.users) + users
+	}
+	file := zap.Skip()
+	if s.file != "" {
+		file = zap.String("file", s.file)
+	}
+	s.logger.Warn("users' password hashes differ in algorithm or cost; hash every password again with one algorithm and cost",
+		file, zap.Strings("hashes", hashes),
+		zap.String("why", "every login waits as long as a check of the costliest hash takes, so that its time "+
+			"does not tell which users exist: users with cheaper hashes sign in more slowly, and an attacker "+
+			"who times many logins, or the load their checks put on the server, may still tell them apart"))
 }
 
 // current returns the users, re-reading the file first if it changed. A

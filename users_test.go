@@ -299,6 +299,121 @@ func TestUserStoreErrorsAtStart(t *testing.T) {
 	}
 }
 
+func TestHashShapesGroupUsersByAlgorithmAndCost(t *testing.T) {
+	cost4 := bcryptHashForTest(t, "pw")
+	cost5, err := bcrypt.GenerateFromPassword([]byte("pw"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := cheapArgon2idHash(t, "pw")
+	// Another salt and password, same parameters.
+	ar2 := "$argon2id$v=19$m=64,t=1,p=1$" + base64.RawStdEncoding.EncodeToString([]byte("another salt....")) + ar[strings.LastIndex(ar, "$"):]
+	arT2 := strings.Replace(ar, "t=1", "t=2", 1)
+	tests := []struct {
+		name  string
+		users []User
+		want  []string // shape: users
+	}{
+		{"one bcrypt cost", []User{{Username: "a", Password: cost4}, {Username: "b", Password: bcryptHashForTest(t, "other")}},
+			[]string{"bcrypt cost 4: a,b"}},
+		{"$2a$, $2b$ and $2y$ are one algorithm", []User{{Username: "a", Password: cost4}, {Username: "y", Password: bcryptWithPrefix(cost4, "$2y$")}, {Username: "b", Password: bcryptWithPrefix(cost4, "$2b$")}},
+			[]string{"bcrypt cost 4: a,b,y"}},
+		{"bcrypt costs differ", []User{{Username: "a", Password: cost4}, {Username: "b", Password: string(cost5)}},
+			[]string{"bcrypt cost 4: a", "bcrypt cost 5: b"}},
+		{"argon2id salts do not matter, its parameters do", []User{{Username: "a", Password: ar}, {Username: "b", Password: ar2}, {Username: "c", Password: arT2}},
+			[]string{"argon2id m=64,t=1,p=1 key 32 bytes: a,b", "argon2id m=64,t=2,p=1 key 32 bytes: c"}},
+		{"in the order of their first user", []User{{Username: "z", Password: ar}, {Username: "a", Password: cost4}, {Username: "b", Password: ar}},
+			[]string{"argon2id m=64,t=1,p=1 key 32 bytes: b,z", "bcrypt cost 4: a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab, err := newUserTable(tt.users, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, sh := range tab.shapes {
+				var names []string
+				for _, a := range tab.accounts {
+					if a.shape == sh {
+						names = append(names, a.name)
+					}
+				}
+				slices.Sort(names)
+				if sh.users != len(names) || sh.rep.shape != sh {
+					t.Errorf("%s: counts %d users, has %d; its first user is of %s", sh.name, sh.users, len(names), sh.rep.shape.name)
+				}
+				got = append(got, sh.name+": "+strings.Join(names, ","))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("shapes\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUserStoreWarnsWhenHashesDiffer(t *testing.T) {
+	cost4 := bcryptHashForTest(t, "pw")
+	cost5, err := bcrypt.GenerateFromPassword([]byte("pw"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := cheapArgon2idHash(t, "pw")
+	const warning = "users' password hashes differ in algorithm or cost; hash every password again with one algorithm and cost"
+	warnings := func(logs *observer.ObservedLogs) []observer.LoggedEntry {
+		return logs.FilterMessage(warning).FilterLevelExact(zapcore.WarnLevel).AllUntimed()
+	}
+
+	t.Run("inline users of one cost load quietly", func(t *testing.T) {
+		core, logs := observer.New(zapcore.InfoLevel)
+		if _, err := newUserStore("", []User{{Username: "a", Password: cost4}, {Username: "b", Password: cost4}}, zap.New(core)); err != nil {
+			t.Fatal(err)
+		}
+		if logs.Len() != 0 {
+			t.Errorf("logged %v", logs.AllUntimed())
+		}
+	})
+
+	t.Run("at load and at every reload of the users file", func(t *testing.T) {
+		path := tempFile(t, "users", "a:"+cost4+"\n")
+		mtime := time.Now().Add(-time.Hour)
+		rewriteUsersFile(t, path, "a:"+cost4+"\n", mtime)
+		core, logs := observer.New(zapcore.InfoLevel)
+		s, err := newUserStore(path, []User{{Username: "root", Password: ar}}, zap.New(core))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock := &usersClock{t: time.Now()}
+		s.now = clock.now
+
+		got := warnings(logs)
+		if len(got) != 1 {
+			t.Fatalf("%d warnings at load, want 1; logged %v", len(got), logs.AllUntimed())
+		}
+		fields := got[0].ContextMap()
+		if want := []any{"argon2id m=64,t=1,p=1 key 32 bytes (1 user)", "bcrypt cost 4 (1 user)"}; !reflect.DeepEqual(fields["hashes"], want) || fields["file"] != path {
+			t.Errorf("warning fields %v, want hashes %q and file %s", fields, want, path)
+		}
+		why, _ := fields["why"].(string)
+		for _, reason := range []string{"costliest", "sign in more slowly", "attacker"} {
+			if !strings.Contains(why, reason) {
+				t.Errorf("warning does not say why (%q): %s", reason, why)
+			}
+		}
+
+		rewriteUsersFile(t, path, "a:"+cost4+"\nb:"+string(cost5)+"\nc:"+cost4+"\n", mtime.Add(time.Minute))
+		clock.advance(2 * usersCheckInterval)
+		s.current()
+		got = warnings(logs)
+		if len(got) != 2 {
+			t.Fatalf("%d warnings after a reload, want 2", len(got))
+		}
+		if want := []any{"argon2id m=64,t=1,p=1 key 32 bytes (1 user)", "bcrypt cost 4 (2 users)", "bcrypt cost 5 (1 user)"}; !reflect.DeepEqual(got[1].ContextMap()["hashes"], want) {
+			t.Errorf("hashes after the reload %v, want %q", got[1].ContextMap()["hashes"], want)
+		}
+	})
+}
+
 // login posts a JSON login and returns the status code.
 func usersLoginStatus(t *testing.T, base, path, user, password string) int {
 	t.Helper()
