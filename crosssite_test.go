@@ -204,38 +204,15 @@ func TestLogoutRefusesOtherOrigins(t *testing.T) {
 	})
 }
 
-// trustedOriginRecipe lets one other origin sign people in and out, for the
-// README: the three headers crossSite reads are removed for requests whose
-// Origin is that app's, inside a route so that it runs before jwt_login.
-// Origin is removed last, since the matcher reads it.
-const trustedOriginRecipe = `{
-	jwt {
-		backend api {
-			secret {env.JWT_SECRET}
-			users /etc/caddy/users
-			cookie
-		}
-	}
-}
-
-example.com {
-	@app header Origin https://app.example.com
-	route /auth/* {
-		request_header @app -Sec-Fetch-Site
-		request_header @app -Referer
-		request_header @app -Origin
-		jwt_login /auth/login
-		jwt_logout /auth/logout
-	}
-}
-`
-
-// TestTrustedOriginRecipe runs trustedOriginRecipe: the app it names can
-// log in and out, any other origin still cannot.
+// TestTrustedOriginRecipe runs the README's Caddyfile that lets one other
+// origin sign people in and out: the three headers crossSite reads are
+// removed for requests whose Origin is that app's, inside a route so that
+// it runs before jwt_login (Origin last, since the matcher reads it). The
+// app it names can log in and out, any other origin still cannot.
 func TestTrustedOriginRecipe(t *testing.T) {
 	t.Setenv("JWT_SECRET", testSecret)
 	users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "alice-pw")+"\n")
-	base := runREADMECaddyfile(t, trustedOriginRecipe, "", users)
+	base := runREADMECaddyfile(t, readmeRecipe(t, "#### Logins and logouts from another origin"), "", users)
 	site := loginSite{t, base + "/auth/login"}
 	fromApp := map[string]string{"Origin": "https://app.example.com", "Sec-Fetch-Site": "same-site", "Referer": "https://app.example.com/"}
 

@@ -222,6 +222,7 @@ func curlSession(t *testing.T, base string) {
 // ```caddyfile block.
 var readmeCaddyfileSections = []string{
 	"#### `secret <value> [<kid>]`",
+	"#### Logins and logouts from another origin",
 	"#### `rate_limit <count> <window>`",
 	"## JSON config",
 	"### Protect a static site",
@@ -231,6 +232,7 @@ var readmeCaddyfileSections = []string{
 	"### Verify tokens from an OIDC provider",
 	"### Rotate signing keys without downtime",
 	"### Role-based access",
+	"### Call the API from another origin (CORS)",
 	"### Logs",
 	"### Metrics",
 }

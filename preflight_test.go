@@ -9,44 +9,12 @@ import (
 	"testing"
 )
 
-// corsRecipe is the README's recipe for an API that a page of another
-// origin calls with a Bearer token: Caddy answers the preflights itself,
-// before jwt_auth, and only for that origin, so jwt_auth never has to let a
-// request through without a token.
-const corsRecipe = `{
-	jwt {
-		backend api {
-			secret {env.JWT_SECRET}
-		}
-	}
-}
-
-example.com {
-	@preflight {
-		method OPTIONS
-		header Origin https://app.example.com
-		header Access-Control-Request-Method *
-	}
-	handle @preflight {
-		header {
-			Access-Control-Allow-Origin https://app.example.com
-			Access-Control-Allow-Methods "GET, POST, PUT, DELETE"
-			Access-Control-Allow-Headers "Authorization, Content-Type"
-			Access-Control-Max-Age 600
-		}
-		respond 204
-	}
-	handle {
-		header Access-Control-Allow-Origin https://app.example.com
-		jwt_auth
-		reverse_proxy localhost:9000
-	}
-}
-`
-
-// TestCORSRecipe runs corsRecipe against a real Caddy and an app behind it:
-// the app's origin gets its preflights answered without a token and its
-// calls through with one; nothing reaches the app without a token.
+// TestCORSRecipe runs the README's recipe for an API that a page of another
+// origin calls with a Bearer token against a real Caddy and an app behind
+// it. Caddy answers the preflights itself, before jwt_auth, and only for
+// that origin: the app's origin gets its preflights answered without a
+// token and its calls through with one; nothing reaches the app without a
+// token.
 func TestCORSRecipe(t *testing.T) {
 	t.Setenv("JWT_SECRET", testSecret)
 	var reached sync.Map
@@ -55,7 +23,7 @@ func TestCORSRecipe(t *testing.T) {
 		fmt.Fprint(w, "orders")
 	}))
 	t.Cleanup(app.Close)
-	base := runREADMECaddyfile(t, corsRecipe, strings.TrimPrefix(app.URL, "http://"), "")
+	base := runREADMECaddyfile(t, readmeRecipe(t, "### Call the API from another origin (CORS)"), strings.TrimPrefix(app.URL, "http://"), "")
 
 	const appOrigin = "https://app.example.com"
 	preflight := func(origin string) http.Header {
