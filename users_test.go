@@ -541,3 +541,29 @@ func cheapToCompare(hash string) bool {
 	tm, err2 := strconv.ParseUint(strings.TrimPrefix(params[1], "t="), 10, 32)
 	return err1 == nil && err2 == nil && m*tm <= 4096
 }
+
+// TestBcrypt72ByteLimitDocumented: bcrypt uses only a password's first 72
+// bytes, at login as in the hash; the users section says so, and what
+// `caddy hash-password` does about it.
+func TestBcrypt72ByteLimitDocumented(t *testing.T) {
+	long := strings.Repeat("correct horse battery staple ", 3)[:72]
+	// What a tool that cuts passwords short stores for a longer one.
+	hash, err := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := loginSite{t, startCaddy(t, loginGlobals("\t\t\tuser alice "+string(hash)), "jwt_login /login") + "/login"}
+	site.tokenOf(site.json("alice", long+" and more", nil))
+	if resp, body := site.json("alice", long[:71], nil); resp.StatusCode != 400 {
+		t.Fatalf("71 of the 72 bytes: status %d, want 400: %s", resp.StatusCode, body)
+	}
+	if _, err := bcrypt.GenerateFromPassword([]byte(long+"x"), bcrypt.MinCost); err == nil {
+		t.Fatal("bcrypt made a hash of a 73-byte password; the README says caddy hash-password refuses one")
+	}
+	users := section(t, readFile(t, "README.md"), "#### `users <file>`")
+	for _, want := range []string{"first 72 bytes", "`caddy hash-password` refuses", "argon2id, which uses every byte"} {
+		if !strings.Contains(strings.Join(strings.Fields(users), " "), want) {
+			t.Errorf("the users section does not say %q", want)
+		}
+	}
+}
