@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -90,6 +91,17 @@ func TestAttacks(t *testing.T) {
 		"ed":     signToken(t, "EdDSA", k.ed, nil, claims),
 	}
 	seg := func(backend string, i int) string { return strings.Split(good[backend], ".")[i] }
+	// pssToken is payload signed for the pss backend by crypto/rsa, with a
+	// salt of saltLength bytes (rsa.PSSSaltLengthAuto: as many as fit).
+	pssToken := func(saltLength int) string {
+		input := b64url([]byte(`{"alg":"PS256","typ":"JWT"}`)) + "." + b64url([]byte(payload))
+		digest := sha256.Sum256([]byte(input))
+		sig, err := rsa.SignPSS(rand.Reader, k.rsa, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: saltLength})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return input + "." + b64url(sig)
+	}
 
 	// Controls: the genuine tokens pass, so every refusal below is about
 	// the attack and not a broken setup.
@@ -110,6 +122,12 @@ func TestAttacks(t *testing.T) {
 		}
 		controls = append(controls, control{"typ " + typ, "/hs", mintHMAC(t, "HS256", testSecret, header, payload)})
 	}
+	// JSON whitespace is not trailing data, and a salt as long as the hash
+	// is what RFC 7518 §3.5 asks of any PS256 signer, not only golang-jwt.
+	controls = append(controls,
+		control{"claims followed by whitespace", "/hs", mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, payload+" \n")},
+		control{"whitespace around the header's members", "/hs", mintHMAC(t, "HS256", testSecret, `{ "alg" : "HS256" }`, payload)},
+		control{"PS256 by crypto/rsa with a salt as long as the hash", "/pss", pssToken(sha256.Size)})
 	for _, c := range controls {
 		if resp, body := sendAuth(t, "GET", base+c.path, bearer(c.token)); resp.StatusCode != 200 || body != marker+" mallory" {
 			t.Fatalf("control %q refused: %d %q %s", c.name, resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
@@ -136,6 +154,26 @@ func TestAttacks(t *testing.T) {
 	}
 	// withTimes fills iat and exp into a hand-written claims text.
 	withTimes := func(claimsText string) string { return fmt.Sprintf(claimsText, now, now+3600) }
+	// withUnusedBits sets a bit of a base64url segment that the last
+	// character carries but no byte uses: lenient decoders read the same
+	// bytes from it.
+	withUnusedBits := func(segment string) string {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		if len(segment)%4 == 0 {
+			t.Fatalf("segment %q has no unused bits", segment)
+		}
+		last := strings.IndexByte(alphabet, segment[len(segment)-1])
+		return segment[:len(segment)-1] + string(alphabet[last|1])
+	}
+	// hs256Input signs a signing input with testSecret as it is, in
+	// whatever base64 its segments are.
+	hs256Input := func(input string) string {
+		sig, err := jwt.SigningMethodHS256.Sign(input, []byte(testSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return input + "." + b64url(sig)
+	}
 	padded := func(n int) string { return strings.Repeat("p", n) }
 
 	type attack struct {
@@ -304,6 +342,35 @@ func TestAttacks(t *testing.T) {
 			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, withTimes(`{"sub":"mallory\udc00\ud800","iat":%d,"exp":%d}`))), 401, "malformed token"},
 		{"escaped lone surrogate in the JOSE header, correctly signed", "/hs",
 			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256","typ":"JWT\ud83d"}`, payload)), 401, "malformed token"},
+
+		// One token, one spelling, one meaning: base64url without padding
+		// and with its unused bits clear (RFC 7515 §2), JSON without a
+		// name twice or bytes after the object (§5.2), RSA-PSS with a salt
+		// as long as the hash (RFC 7518 §3.5). golang-jwt's defaults
+		// accept each of these but the padding, which is not even a
+		// b64token (RFC 6750 §2.1) before the last segment.
+		{"= padding after the signature", "/hs", bearer(good["hs"] + "="), 401, "malformed token"},
+		{"= padding in the JOSE header, correctly signed", "/hs",
+			bearer(hs256Input(base64.URLEncoding.EncodeToString([]byte(`{"alg":"HS256"} `)) + "." + seg("hs", 1))), 400, "malformed Authorization header"},
+		{"unused bits set in an HS256 signature", "/hs", bearer(seg("hs", 0) + "." + seg("hs", 1) + "." + withUnusedBits(seg("hs", 2))), 401, "malformed token"},
+		{"unused bits set in an RS256 signature", "/rsa", bearer(seg("rsa", 0) + "." + seg("rsa", 1) + "." + withUnusedBits(seg("rsa", 2))), 401, "malformed token"},
+		{"unused bits set in the JOSE header, correctly signed", "/hs",
+			bearer(hs256Input(withUnusedBits(b64url([]byte(`{"alg":"HS256"} `))) + "." + seg("hs", 1))), 401, "malformed token"},
+		{"alg given twice, the last one the backend's, correctly signed", "/hs", bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"none","alg":"HS256"}`, payload)), 401, "malformed token"},
+		{"alg given twice, once escaped, correctly signed", "/hs", bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"none","\u0061lg":"HS256"}`, payload)), 401, "malformed token"},
+		{"sub given twice, correctly signed", "/hs",
+			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, withTimes(`{"sub":"alice","sub":"mallory","iat":%d,"exp":%d}`))), 401, "malformed token"},
+		{"sub given twice, once escaped, correctly signed", "/hs",
+			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, withTimes(`{"sub":"alice","s\u0075b":"mallory","iat":%d,"exp":%d}`))), 401, "malformed token"},
+		{"a name twice in a nested claim, correctly signed", "/hs",
+			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, withTimes(`{"sub":"mallory","iat":%d,"exp":%d,"roles":{"admin":false,"admin":true}}`))), 401, "malformed token"},
+		{"sub given twice on an RS256 backend, correctly signed", "/rsa",
+			bearer(mintRaw(t, "RS256", k.rsa, `{"alg":"RS256"}`, withTimes(`{"sub":"alice","sub":"mallory","iat":%d,"exp":%d}`))), 401, "malformed token"},
+		{"a second object after the claims, correctly signed", "/hs", bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, payload+`{"sub":"admin"}`)), 401, "malformed token"},
+		{"bytes after the claims, correctly signed", "/hs", bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256"}`, payload+"garbage")), 401, "malformed token"},
+		{"bytes after the claims on an EdDSA backend, correctly signed", "/ed", bearer(mintRaw(t, "EdDSA", k.ed, `{"alg":"EdDSA"}`, payload+"]")), 401, "malformed token"},
+		{"PS256 with a 20-byte salt, signed by the right key", "/pss", bearer(pssToken(20)), 401, "signature invalid"},
+		{"PS256 with the longest salt, signed by the right key", "/pss", bearer(pssToken(rsa.PSSSaltLengthAuto)), 401, "signature invalid"},
 
 		// The compact serialization only (RFC 7519 §7.2); JWE and the JSON
 		// serializations are refused.

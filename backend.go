@@ -199,7 +199,10 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	// checked apart (verify), so that exp, nbf and iat are read once, for
 	// the claims check and for the cache. The checks that depend on the
 	// clock are the ones a cached token has to pass again on every request.
-	b.parser = jwt.NewParser(jwt.WithValidMethods(b.keys.algs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation())
+	// Strict decoding refuses base64url whose unused bits are set, so that
+	// one token has one spelling (RFC 7515 §2 wants the canonical one).
+	b.parser = jwt.NewParser(jwt.WithValidMethods(b.keys.algs), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation(),
+		jwt.WithStrictDecoding())
 	timeOpts := []jwt.ParserOption{
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -518,6 +521,11 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 
 // verify checks a token without the cache.
 func (b *Backend) verify(raw string) (*identity, error) {
+	// Go's base64 decoders skip line breaks, even strict ones, so a
+	// signature with one inserted would still verify.
+	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
+		return nil, tokenError("malformed token")
+	}
 	claims := jwt.MapClaims{}
 	tok, err := b.parser.ParseWithClaims(raw, claims, b.keys.keyfunc)
 	if err != nil {
@@ -537,7 +545,9 @@ func (b *Backend) verify(raw string) (*identity, error) {
 	}
 	// RFC 8725 §3.7: the JSON of a JWS is UTF-8. encoding/json turns invalid
 	// bytes into U+FFFD instead of failing, so different signed bytes could
-	// read as the same user or claim value; such a token is malformed.
+	// read as the same user or claim value; such a token is malformed, as
+	// is one whose header or claims repeat a name or trail other bytes
+	// (isSingleObject). The segments are decoded once for these checks.
 	// The buffer is on the stack, so that the check allocates nothing for
 	// the segments of a usual token; it is small, since Go clears it on
 	// every call.
@@ -550,7 +560,7 @@ func (b *Backend) verify(raw string) (*identity, error) {
 	}
 	for _, segment := range [...]string{header, payload} {
 		n, err := base64.RawURLEncoding.Decode(decoded, []byte(segment))
-		if err != nil || !utf8.Valid(decoded[:n]) || hasLoneSurrogate(decoded[:n]) {
+		if err != nil || !wellFormedJSON(decoded[:n]) {
 			return nil, tokenError("malformed token")
 		}
 	}
@@ -570,6 +580,13 @@ func (b *Backend) verify(raw string) (*identity, error) {
 	}
 	id.replacer = id.replace
 	return id, nil
+}
+
+// wellFormedJSON tells whether js, the header or claims of a token that
+// golang-jwt has read, is UTF-8 without lone surrogates and one object
+// without repeated names.
+func wellFormedJSON(js []byte) bool {
+	return utf8.Valid(js) && !hasLoneSurrogate(js) && isSingleObject(js)
 }
 
 // hasLoneSurrogate tells whether the JSON text js has a \u escape of a
@@ -707,37 +724,6 @@ func (b *Backend) Issue(a *account) (string, int64, error) {
 		return "", 0, fmt.Errorf("signing token: %v", err)
 	}
 	return signed, int64(b.lifetime / time.Second), nil
-}
-
-// errNoSuchUser marks a failed login for a name that does not exist, so the
-// log line leaves the name out (people type passwords into that field).
-var errNoSuchUser = errors.New("no such user")
-
-// Authenticate checks a username and password. Unknown users cost the same
-// hash check as known ones. The error is nil only on success; it is
-// errNoSuchUser, or says why a known user was refused.
-func (b *Backend) Authenticate(username, password string) (*account, error) {
-	t := b.users.current()
-	a, known := t.accounts[username]
-	target := a
-	if !known {
-		target = t.dummy
-	}
-	if target == nil {
-		return nil, errNoSuchUser
-	}
-	ok, err := target.cmp.Compare(target.hash, []byte(password))
-	switch {
-	case !known:
-		return nil, errNoSuchUser
-	case err != nil:
-		return nil, fmt.Errorf("checking password: %v", err)
-	case !ok:
-		return nil, errors.New("wrong password")
-	case a.disabled:
-		return nil, errors.New("user disabled")
-	}
-	return a, nil
 }
 
 // claimString renders claim values for placeholders: strings as they are,

@@ -138,8 +138,8 @@ func FuzzCaddyfileLogin(f *testing.F) {
 		if rl := h.RateLimit; rl != nil && !rl.Disabled && (rl.Count <= 0 || rl.Window <= 0) {
 			t.Fatalf("jwt_login adapted with rate_limit %d per %d", rl.Count, rl.Window)
 		}
-		if (h.limiter == nil) != (h.RateLimit != nil && h.RateLimit.Disabled) {
-			t.Fatalf("limiter %v with rate_limit %+v", h.limiter, h.RateLimit)
+		if (h.limits == nil) != (h.RateLimit != nil && h.RateLimit.Disabled) {
+			t.Fatalf("limits %v with rate_limit %+v", h.limits, h.RateLimit)
 		}
 	})
 }

@@ -35,6 +35,24 @@ const minRSABits = 2048
 // isAlgorithm tells whether alg names an algorithm a backend can use.
 func isAlgorithm(alg string) bool { return slices.Contains(algorithmNames, alg) }
 
+// signingMethods sign and verify tokens, by algorithm: golang-jwt's, but
+// for RSA-PSS, whose signatures must have a salt as long as the hash (RFC
+// 7518 §3.5). golang-jwt's PSS methods accept any salt length, for tokens
+// of older libraries; they are left as they are, since other plugins in
+// the same Caddy share them.
+var signingMethods = func() map[string]jwt.SigningMethod {
+	methods := make(map[string]jwt.SigningMethod, len(algorithmNames))
+	for _, alg := range algorithmNames {
+		methods[alg] = jwt.GetSigningMethod(alg)
+		if pss, ok := methods[alg].(*jwt.SigningMethodRSAPSS); ok {
+			strict := *pss
+			strict.VerifyOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
+			methods[alg] = &strict
+		}
+	}
+	return methods
+}()
+
 // Secret is one HMAC key of a backend. The first secret of a backend signs
 // new tokens; every secret verifies, which is how secrets are rotated.
 type Secret struct {
@@ -316,7 +334,7 @@ func newKeySet(algs []string) *keySet {
 // newHMACKeySet builds the key set of an HMAC backend from its resolved
 // secrets; the first one signs.
 func newHMACKeySet(alg string, secrets []Secret) (*keySet, error) {
-	method := jwt.GetSigningMethod(alg)
+	method := signingMethods[alg]
 	if method == nil {
 		return nil, fmt.Errorf("unknown algorithm %q", alg)
 	}
@@ -349,7 +367,7 @@ func (ks *keySet) setSigner(alg string, key crypto.Signer, kid string) error {
 			return err
 		}
 	}
-	ks.method = jwt.GetSigningMethod(alg)
+	ks.method = signingMethods[alg]
 	ks.signKey, ks.signKID = key, kid
 	return ks.add(verificationKey{kid: kid, key: key.Public(), algs: []string{alg}})
 }
@@ -412,11 +430,17 @@ var (
 // of RFC 8725 is enforced here: the algorithm must be exactly one the
 // backend allows, `crit` is refused, and `kid` selects among configured or
 // fetched keys only, each of them used only with its own algorithms (`jwk`,
-// `jku`, `x5u` and `x5c` are never looked at).
+// `jku`, `x5u` and `x5c` are never looked at). It also gives t this
+// plugin's method for its algorithm, which golang-jwt then verifies with.
 func (ks *keySet) keyfunc(t *jwt.Token) (any, error) {
-	if t.Method == nil || !ks.allows(t.Method.Alg()) {
+	var method jwt.SigningMethod
+	if t.Method != nil && ks.allows(t.Method.Alg()) {
+		method = signingMethods[t.Method.Alg()]
+	}
+	if method == nil {
 		return nil, errAlgorithm
 	}
+	t.Method = method
 	if _, ok := t.Header["crit"]; ok {
 		return nil, errCrit
 	}
