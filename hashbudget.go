@@ -27,12 +27,13 @@ import (
 // meanwhile waits behind it. Bounding the time share keeps the other routes
 // at about 90% of their throughput under a flood.
 //
-// A flood would then spend the budget for everyone, so part of it is kept
-// for trusted logins, those that show a device cookie of the user they name
-// (device.go): untrusted checks may only spend the budget down to the
-// reserve, and extra slots are kept for trusted checks alone. A client that
-// signed in before thus still gets in during a flood from any number of
-// addresses; a brand-new client waits with the flood.
+// A flood would then spend the budget for everyone, so trusted logins,
+// those that show a device cookie of the user they name (device.go), have a
+// budget of their own, and slots of their own besides the common ones. A
+// client that signed in before thus still gets in during a flood from any
+// number of addresses; a brand-new client waits with the flood. Trusted
+// checks are few (each device is limited), so the two budgets together take
+// about hash_cpu, and twice it when both are flooded.
 
 // errBusy says no hash slot, or no hashing time, was free for the whole wait.
 var errBusy = errors.New("too many concurrent logins")
@@ -75,18 +76,34 @@ func (a *App) acquireHashSlot(ctx context.Context, trusted bool, cost time.Durat
 		return nil, err
 	}
 	free := func() { <-slots }
-	if a.hashBudget == nil {
+	budget := a.hashBudget
+	if trusted {
+		budget = a.trustedBudget
+	}
+	if budget == nil {
 		return free, nil
 	}
-	if err := a.hashBudget.await(ctx, deadline, cost, trusted); err != nil {
+	if err := budget.await(ctx, deadline, cost); err != nil {
 		free()
 		return nil, err
 	}
 	start := time.Now()
+	a.checking.Add(1)
 	return func() {
-		a.hashBudget.settle(cost, time.Since(start))
+		budget.settle(cost, cpuTime(time.Since(start), a.checking.Load(), cap(a.reservedSlots)))
+		a.checking.Add(-1)
 		free()
 	}, nil
+}
+
+// cpuTime estimates the CPU time of a check that took took while running
+// checks were running at once on procs CPUs: they shared the CPUs when
+// there were more of them, so the check had only a share.
+func cpuTime(took time.Duration, running int32, procs int) time.Duration {
+	if int(running) <= procs {
+		return took
+	}
+	return took * time.Duration(procs) / time.Duration(running)
 }
 
 // takeHashSlot takes a slot and tells which pool it came from: a trusted
@@ -118,25 +135,23 @@ func (a *App) takeHashSlot(ctx context.Context, trusted bool, deadline time.Time
 }
 
 // hashBudget is a token bucket of hashing time, in seconds: it refills at
-// rate per second up to burst, and every check takes its wall-clock time
-// out of it (more than its CPU time when checks share a CPU, so it errs on
-// the safe side). A check is admitted with its estimated cost taken at
-// once, so that concurrent checks cannot all pass on the same balance, and
-// settled with its real time when done. Untrusted checks are admitted only
-// while reserve remains after them; trusted ones may spend it.
+// rate per second up to burst, and every check takes its time out of it. A
+// check is admitted with its estimated cost taken at once, so that
+// concurrent checks cannot all pass on the same balance, and settled with
+// its real time when done; the budget goes into debt when checks take
+// longer than estimated.
 type hashBudget struct {
-	mu                   sync.Mutex
-	rate, burst, reserve float64
-	level                float64
-	last                 time.Time
+	mu          sync.Mutex
+	rate, burst float64
+	level       float64
+	last        time.Time
 }
 
-// newHashBudget gives a full budget of share of procs CPUs, half of it kept
-// for trusted checks.
+// newHashBudget gives a full budget of share of procs CPUs.
 func newHashBudget(share float64, procs int, now time.Time) *hashBudget {
 	p := float64(procs)
 	burst := hashBurst.Seconds() * p
-	return &hashBudget{rate: share * p, burst: burst, reserve: burst / 2, level: burst, last: now}
+	return &hashBudget{rate: share * p, burst: burst, level: burst, last: now}
 }
 
 // refill adds the time earned since the last call; b.mu must be held.
@@ -147,18 +162,14 @@ func (b *hashBudget) refill(now time.Time) {
 
 // take admits a check of cost when the budget allows it, and otherwise
 // tells how long until it will.
-func (b *hashBudget) take(now time.Time, cost time.Duration, trusted bool) (wait time.Duration) {
+func (b *hashBudget) take(now time.Time, cost time.Duration) (wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refill(now)
-	floor := b.reserve
-	if trusted {
-		floor = 0
-	}
-	// A check costlier than all the budget above the floor waits for a
-	// full budget, rather than for ever.
-	need := min(cost.Seconds(), b.burst-floor)
-	if short := floor + need - b.level; short > 0 {
+	// A check costlier than the whole budget waits for a full one, rather
+	// than for ever.
+	need := min(cost.Seconds(), b.burst)
+	if short := need - b.level; short > 0 {
 		// Capped, so that a float too large for a Duration cannot wrap
 		// around to a negative wait.
 		return time.Duration(min(short/b.rate, maxDebt.Seconds()) * float64(time.Second))
@@ -187,10 +198,10 @@ func (b *hashBudget) spend(d time.Duration) { b.settle(0, d) }
 // deadline, it waits until deadline anyway and returns errBusy: refusing
 // at once would let a flooding client send its next login at once, and
 // turn the flood into one of cheap requests at a far higher rate.
-func (b *hashBudget) await(ctx context.Context, deadline time.Time, cost time.Duration, trusted bool) error {
+func (b *hashBudget) await(ctx context.Context, deadline time.Time, cost time.Duration) error {
 	for {
 		now := time.Now()
-		wait := b.take(now, cost, trusted)
+		wait := b.take(now, cost)
 		if wait == 0 {
 			return nil
 		}

@@ -37,45 +37,69 @@ func TestHashBudgetAllowsABurstThenOnlyItsShareOfTime(t *testing.T) {
 	b := newHashBudget(defaultHashShare, 2, start)
 	burst := 2 * hashBurst       // two CPUs
 	rate := 2 * defaultHashShare // seconds of hashing per second
-	reserve := burst / 2
 	near := func(got, want time.Duration) bool {
 		return got >= want-time.Millisecond && got <= want+time.Millisecond
 	}
 
-	// Untrusted checks get the burst down to the reserve, no further.
-	if w := b.take(start, burst-reserve-time.Second, false); w != 0 {
+	if w := b.take(start, burst-time.Second); w != 0 {
 		t.Fatalf("a fresh budget makes the first check wait %s", w)
 	}
-	if w := b.take(start, time.Second, false); w != 0 {
-		t.Fatalf("the last second above the reserve: wait %s", w)
+	if w := b.take(start, time.Second); w != 0 {
+		t.Fatalf("the last second of the burst: wait %s", w)
 	}
 	want := time.Duration(float64(time.Second) / rate)
-	if w := b.take(start, time.Second, false); !near(w, want) {
-		t.Fatalf("an untrusted check at the reserve: wait %s, want %s", w, want)
+	if w := b.take(start, time.Second); !near(w, want) {
+		t.Fatalf("a check on a spent budget: wait %s, want %s", w, want)
 	}
-	if w := b.take(start.Add(want/2), time.Second, false); !near(w, want/2) {
+	if w := b.take(start.Add(want/2), time.Second); !near(w, want/2) {
 		t.Errorf("halfway: wait %s, want %s", w, want/2)
-	}
-	// Trusted checks spend the reserve meanwhile.
-	if w := b.take(start, reserve, true); w != 0 {
-		t.Fatalf("a trusted check within the reserve: wait %s", w)
-	}
-	if w := b.take(start, time.Second, true); !near(w, want) {
-		t.Fatalf("a trusted check on an empty budget: wait %s, want %s", w, want)
 	}
 	// A check is settled with what it really took.
 	b.settle(time.Second, 0)
-	if w := b.take(start, time.Second, true); w != 0 {
+	if w := b.take(start, time.Second); w != 0 {
 		t.Errorf("after a check gave back its estimate: wait %s, want none", w)
 	}
+	b.settle(0, time.Second) // one that took a second more than estimated
+	if w := b.take(start, 0); !near(w, want) {
+		t.Errorf("in debt by a second: wait %s, want %s", w, want)
+	}
 	// A check costlier than the whole budget waits for a full one.
-	if w := b.take(start, time.Hour, false); !near(w, time.Duration(float64(burst)/rate)) {
+	if w := b.take(start, time.Hour); !near(w, time.Duration(float64(burst+time.Second)/rate)) {
 		t.Errorf("a check costlier than the budget: wait %s, want the time to refill it", w)
 	}
 	// Idle time refills no more than the burst.
-	b.take(start.Add(time.Hour), 0, false)
+	b.take(start.Add(time.Hour), 0)
 	if b.level != burst.Seconds() {
 		t.Errorf("after an hour idle: %.2f s, want the burst %.2f s", b.level, burst.Seconds())
+	}
+}
+
+func TestCPUTimeOfSharedChecks(t *testing.T) {
+	for _, tt := range []struct {
+		running int32
+		procs   int
+		want    time.Duration
+	}{{1, 2, 100}, {2, 2, 100}, {4, 2, 50}, {8, 1, 12}} {
+		if got := cpuTime(100, tt.running, tt.procs); got != tt.want {
+			t.Errorf("cpuTime(100, %d running, %d procs) = %d, want %d", tt.running, tt.procs, got, tt.want)
+		}
+	}
+}
+
+// TestTrustedLoginsHaveABudgetOfTheirOwn: a flood spends the budget of
+// untrusted logins; one with its user's device cookie still gets in.
+func TestTrustedLoginsHaveABudgetOfTheirOwn(t *testing.T) {
+	site := startAliceLogin(t, "", "")
+	resp, body := site.json("alice", "alice-pw", nil)
+	site.tokenOf(resp, body)
+	device := deviceCookieOf(t, resp)
+	runningJWTApp(t).hashBudget.spend(time.Hour) // a flood spent it
+
+	if resp, body := site.json("alice", "alice-pw", withCookie(nil, device)); resp.StatusCode != 200 {
+		t.Fatalf("with the device cookie: status %d, want 200: %s", resp.StatusCode, body)
+	}
+	if resp, body := site.json("alice", "alice-pw", nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("without: status %d, want 503: %s", resp.StatusCode, body)
 	}
 }
 
@@ -202,7 +226,7 @@ func FuzzParseHashCPU(f *testing.F) {
 		now := time.Now()
 		b := newHashBudget(share, 1, now)
 		b.spend(time.Hour)
-		if d := b.take(now, 0, true); d <= 0 || d > maxDebt {
+		if d := b.take(now, 0); d <= 0 || d > maxDebt {
 			t.Fatalf("%q: after an hour of hashing the wait is %s, want (0, %s]", s, d, maxDebt)
 		}
 	})

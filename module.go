@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -30,18 +31,20 @@ type App struct {
 	// The share of the CPUs (GOMAXPROCS) that password checks of every
 	// login endpoint may take together over time, in bursts of up to 2 s
 	// per CPU: a percentage such as `5%`, or `off` for no bound but the
-	// concurrency cap of 2×GOMAXPROCS checks. Half of it is kept for
-	// clients with a device cookie (signed in before), so a flood cannot
-	// spend it all. A login that gets no hashing time within 1 s gets 503.
-	// Default: `5%`.
+	// concurrency cap of 2×GOMAXPROCS checks. Logins with a device cookie
+	// (signed in before) have a budget of the same size of their own, so a
+	// flood cannot spend theirs. A login that gets no hashing time within
+	// 1 s gets 503. Default: `5%`.
 	HashCPU string `json:"hash_cpu,omitempty"`
 
 	// hashSlots caps concurrent password hash checks across every login
 	// endpoint, and hashBudget the CPU time they take over time, so a
 	// flood of logins cannot take the cores from everything else.
-	// reservedSlots are more slots for trusted checks alone.
-	hashSlots, reservedSlots chan struct{}
-	hashBudget               *hashBudget
+	// reservedSlots are more slots, and trustedBudget a budget, for
+	// trusted checks alone; checking counts the checks running.
+	hashSlots, reservedSlots  chan struct{}
+	hashBudget, trustedBudget *hashBudget
+	checking                  *atomic.Int32
 }
 
 // CaddyModule returns the Caddy module information.
@@ -56,12 +59,14 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	a.reservedSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+	a.checking = new(atomic.Int32)
 	share, err := parseHashCPU(a.HashCPU)
 	if err != nil {
 		return fmt.Errorf("jwt: hash_cpu: %v", err)
 	}
 	if share > 0 {
 		a.hashBudget = newHashBudget(share, runtime.GOMAXPROCS(0), time.Now())
+		a.trustedBudget = newHashBudget(share, runtime.GOMAXPROCS(0), time.Now())
 	}
 	for _, name := range a.names() {
 		if err := checkBackendName(name); err != nil {
