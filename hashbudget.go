@@ -17,10 +17,14 @@ import (
 //
 //   - at most 2×GOMAXPROCS run at once (hashSlots), which bounds goroutines
 //     and memory (Argon2id takes tens of MiB a check);
-//   - every check, failed or not, is charged to a budget of CPU time
-//     (hashBudget, the global `hash_cpu` setting, 5% of the CPUs by
-//     default, in bursts of up to hashBurst per CPU), so neither a flood of
-//     guesses nor one of correct passwords takes more than that share.
+//   - checks that fail (a wrong password, an unknown user) take at most a
+//     share of the CPUs' time together (hashBudget, the global `hash_cpu`
+//     setting, 5% by default), in bursts of up to hashBurst per CPU. Only
+//     failures are charged: a flood of guesses is all failures, while
+//     people who sign in mostly succeed, so they keep the whole capacity
+//     of the cap outside a flood, even with costly hashes (Caddy's default
+//     bcrypt cost of 14 takes about a second). Successes are bounded by the
+//     login limits instead (loginlimits.go).
 //
 // The cap alone does not protect the rest of the server: a bcrypt check
 // keeps its CPU for whole scheduler slices, and every request that arrives
@@ -32,8 +36,8 @@ import (
 // budget of their own, and slots of their own besides the common ones. A
 // client that signed in before thus still gets in during a flood from any
 // number of addresses; a brand-new client waits with the flood. Trusted
-// checks are few (each device is limited), so the two budgets together take
-// about hash_cpu, and twice it when both are flooded.
+// failures are few (each device is limited), so the two budgets together
+// take about hash_cpu, and twice it when both are flooded.
 
 // errBusy says no hash slot, or no hashing time, was free for the whole wait.
 var errBusy = errors.New("too many concurrent logins")
@@ -67,9 +71,10 @@ func parseHashCPU(s string) (float64, error) {
 // acquireHashSlot waits up to hashSlotWait for a free hash slot and for
 // hashing time for a check estimated to take cost; trusted checks may also
 // use the reserved slots and budget. On success the caller must call the
-// returned release once the check is done: it charges the check's real
-// time to the budget.
-func (a *App) acquireHashSlot(ctx context.Context, trusted bool, cost time.Duration) (release func(), err error) {
+// returned release once the check is done, saying whether it failed: a
+// failed check is charged its time, a successful one gives its estimate
+// back.
+func (a *App) acquireHashSlot(ctx context.Context, trusted bool, cost time.Duration) (release func(failed bool), err error) {
 	deadline := time.Now().Add(hashSlotWait)
 	slots, err := a.takeHashSlot(ctx, trusted, deadline)
 	if err != nil {
@@ -81,7 +86,7 @@ func (a *App) acquireHashSlot(ctx context.Context, trusted bool, cost time.Durat
 		budget = a.trustedBudget
 	}
 	if budget == nil {
-		return free, nil
+		return func(bool) { free() }, nil
 	}
 	if err := budget.await(ctx, deadline, cost); err != nil {
 		free()
@@ -89,8 +94,12 @@ func (a *App) acquireHashSlot(ctx context.Context, trusted bool, cost time.Durat
 	}
 	start := time.Now()
 	a.checking.Add(1)
-	return func() {
-		budget.settle(cost, cpuTime(time.Since(start), a.checking.Load(), cap(a.reservedSlots)))
+	return func(failed bool) {
+		took := time.Duration(0)
+		if failed {
+			took = cpuTime(time.Since(start), a.checking.Load(), cap(a.reservedSlots))
+		}
+		budget.settle(cost, took)
 		a.checking.Add(-1)
 		free()
 	}, nil
@@ -135,11 +144,10 @@ func (a *App) takeHashSlot(ctx context.Context, trusted bool, deadline time.Time
 }
 
 // hashBudget is a token bucket of hashing time, in seconds: it refills at
-// rate per second up to burst, and every check takes its time out of it. A
-// check is admitted with its estimated cost taken at once, so that
-// concurrent checks cannot all pass on the same balance, and settled with
-// its real time when done; the budget goes into debt when checks take
-// longer than estimated.
+// rate per second up to burst, and every failed check takes its time out of
+// it. A check is admitted with its estimated cost taken at once, so that
+// concurrent checks cannot all pass on the same balance, and settled when
+// done; the budget goes into debt when checks take longer than estimated.
 type hashBudget struct {
 	mu          sync.Mutex
 	rate, burst float64
@@ -188,7 +196,7 @@ func (b *hashBudget) settle(estimate, took time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refill(time.Now())
-	b.level -= took.Seconds() - estimate.Seconds()
+	b.level = min(b.burst, b.level-(took.Seconds()-estimate.Seconds()))
 }
 
 // spend charges hashing time outside any check (tests stand in for a flood).

@@ -232,12 +232,13 @@ func FuzzParseHashCPU(f *testing.F) {
 	})
 }
 
-// TestEveryCheckSpendsHashingTime: a flood of correct passwords costs as
-// much CPU as one of guesses, so both are charged.
-func TestEveryCheckSpendsHashingTime(t *testing.T) {
+// TestOnlyFailedChecksSpendHashingTime: people who sign in mostly succeed,
+// a flood of guesses all fails; only failures are charged, so logins keep
+// the whole capacity of the cap outside a flood.
+func TestOnlyFailedChecksSpendHashingTime(t *testing.T) {
 	site := startAliceLogin(t, "rate_limit off", "")
-	// A slow refill, so that what a check spends shows whatever the
-	// machine's speed and core count.
+	// A slow refill, so that what a failed check spends shows whatever
+	// the machine's speed and core count.
 	app := runningJWTApp(t)
 	b := newHashBudget(0.001, 1, time.Now())
 	app.hashBudget = b
@@ -247,11 +248,19 @@ func TestEveryCheckSpendsHashingTime(t *testing.T) {
 		b.refill(time.Now())
 		return b.level
 	}
-	for _, try := range []struct{ user, password string }{{"alice", "alice-pw"}, {"alice", "wrong"}, {"nobody", "wrong"}} {
+	for i := 0; i < 5; i++ {
+		site.tokenOf(site.json("alice", "alice-pw", nil))
+	}
+	if l := level(); l != b.burst {
+		t.Fatalf("after 5 successful logins the budget is %.4f s, want it full (%.1f s)", l, b.burst)
+	}
+	for _, user := range []string{"alice", "nobody"} { // wrong password, unknown user
 		before := level()
-		site.json(try.user, try.password, nil)
+		if resp, body := site.json(user, "wrong", nil); resp.StatusCode != 400 {
+			t.Fatalf("status %d, want 400: %s", resp.StatusCode, body)
+		}
 		if after := level(); after >= before {
-			t.Errorf("a check of %s/%s spent nothing: %.4f s before, %.4f s after", try.user, try.password, before, after)
+			t.Errorf("a failed check for %s spent nothing: %.4f s before, %.4f s after", user, before, after)
 		}
 	}
 }

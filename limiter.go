@@ -129,6 +129,22 @@ func (l *limiter) attempt(client string, now time.Time) (wait time.Duration) {
 	return 0
 }
 
+// wait tells how long until client is below max again, counting nothing.
+func (l *limiter) wait(client string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.entries[client]
+	if !ok {
+		return 0
+	}
+	e := el.Value.(*limitEntry)
+	l.prune(e, now)
+	if len(e.fails) < l.max {
+		return 0
+	}
+	return e.fails[len(e.fails)-l.max].Add(l.window).Sub(now)
+}
+
 // refused records that attempt refused client now, and tells whether it
 // had refused it within `within` of now already: a client that keeps
 // asking after a 429 instead of waiting, as a flood does. Such a client is

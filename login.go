@@ -60,9 +60,10 @@ type Login struct {
 
 	// Brute-force protection: failed logins allowed per client IP (an
 	// IPv6 client per /64, and 16 times as many per /48), or per device
-	// cookie, and five times as many successful ones, counted for the
-	// backend: shared by its logins with the same limit and kept across
-	// config reloads. Default: 10 failures per 5 minutes.
+	// cookie, and five times as many successful ones per client and per
+	// user, counted for the backend: shared by its logins with the same
+	// limit and kept across config reloads. Default: 10 failures per 5
+	// minutes.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
 	// Path of an html/template file that replaces the built-in login page.
@@ -243,6 +244,12 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 			return h.refuseForm(w, r, ip, browser, form, status, detail)
 		}
 	}
+	if h.limits != nil {
+		if wait, by := h.limits.admitUser(&adm, form.username, now); wait > 0 {
+			adm.settle(notChecked)
+			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, rateLimitedDelay))
+		}
+	}
 	result, err := h.login(w, r, form, ip, browser, trusted)
 	adm.settle(result)
 	return err
@@ -308,7 +315,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip
 	}
 	start := time.Now()
 	user, err := h.backend.Authenticate(form.username, form.password)
-	release()
+	release(err != nil)
 	h.backend.evenOut(r.Context(), start)
 	if err != nil {
 		logged := form.username

@@ -764,10 +764,10 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 	slots := 2 * runtime.GOMAXPROCS(0)
 
 	// Every slot is handed out at once.
-	releases := make([]func(), 0, slots)
+	releases := make([]func(bool), 0, slots)
 	for i := 0; i < slots; i++ {
 		done := make(chan struct{})
-		var release func()
+		var release func(bool)
 		var err error
 		go func() {
 			release, err = app.acquireHashSlot(context.Background(), false, 0)
@@ -799,7 +799,7 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 	})
 
 	t.Run("a trusted check takes a reserved slot meanwhile, untrusted ones cannot", func(t *testing.T) {
-		var trusted []func()
+		var trusted []func(bool)
 		for i := 0; i < cap(app.reservedSlots); i++ {
 			release, err := app.acquireHashSlot(context.Background(), true, 0)
 			if err != nil {
@@ -811,7 +811,7 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 			t.Fatalf("with every slot taken, a trusted check got %v, want errBusy", err)
 		}
 		for _, release := range trusted {
-			release()
+			release(false)
 		}
 		if n := len(app.reservedSlots); n != 0 {
 			t.Errorf("%d reserved slots still taken after every release", n)
@@ -828,13 +828,13 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 
 	t.Run("a waiter gets a slot as soon as one is released", func(t *testing.T) {
 		got := make(chan error, 1)
-		var release func()
+		var release func(bool)
 		go func() {
 			var err error
 			release, err = app.acquireHashSlot(context.Background(), false, 0)
 			got <- err
 		}()
-		releases[0]()
+		releases[0](false)
 		select {
 		case err := <-got:
 			if err != nil {
@@ -847,7 +847,7 @@ func TestAcquireHashSlotCapsConcurrentHashChecks(t *testing.T) {
 	})
 
 	for _, release := range releases {
-		release()
+		release(false)
 	}
 	if n := len(app.hashSlots); n != 0 {
 		t.Errorf("%d slots still taken after every release", n)

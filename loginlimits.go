@@ -10,8 +10,9 @@ const (
 	// networkFactor: failed logins per IPv6 /48, so that one network
 	// cannot multiply the allowance of its /64s without end.
 	networkFactor = 16
-	// successFactor: successful logins per client, so that one valid
-	// account cannot keep the hashing budget to itself.
+	// successFactor: successful logins per client and per user, so that
+	// valid credentials cannot keep the password checks busy (successes
+	// are not charged to the hashing budget).
 	successFactor = 5
 )
 
@@ -22,7 +23,8 @@ const (
 //     address, an IPv6 /64 (clientKey), or a device cookie (device.go);
 //   - failed logins per IPv6 /48, networkFactor times the count, which
 //     trusted clients (with a device cookie) skip;
-//   - successful logins per client, successFactor times the count.
+//   - successful logins per client, and per user, successFactor times the
+//     count.
 //
 // Each is a limiter taken from the pool, so that reloads and several login
 // routes of a backend share its counts.
@@ -67,6 +69,8 @@ type count struct {
 type admission struct {
 	at              time.Time
 	fails, succeeds []count
+	// user is where a success of the user is counted; see admitUser.
+	user count
 }
 
 // admit counts a login from ip, or from the device with id deviceID when
@@ -95,6 +99,18 @@ func (ls *loginLimits) admit(ip, deviceID string, now time.Time) (adm admission,
 	return adm, 0, count{}
 }
 
+// admitUser checks, once the request is read, that user has successes to
+// spare. It takes nothing: the success is counted when it happens, so that
+// failed logins naming a user, however many, cannot use up its successes.
+func (ls *loginLimits) admitUser(adm *admission, user string, now time.Time) (wait time.Duration, by count) {
+	c := count{ls.successes, "user " + user}
+	if wait = c.l.wait(c.key, now); wait > 0 {
+		return wait, c
+	}
+	adm.user = c
+	return 0, count{}
+}
+
 // outcome of an admitted login.
 type outcome int
 
@@ -116,6 +132,8 @@ func (adm admission) settle(o outcome) {
 	}
 	if o != succeeded {
 		undo(adm.succeeds)
+	} else if adm.user.l != nil {
+		adm.user.l.attempt(adm.user.key, adm.at)
 	}
 }
 

@@ -28,10 +28,11 @@ type App struct {
 	// `.` only. Default: none; a handler needs at least one.
 	Backends map[string]*Backend `json:"backends,omitempty"`
 
-	// The share of the CPUs (GOMAXPROCS) that password checks of every
-	// login endpoint may take together over time, in bursts of up to 2 s
-	// per CPU: a percentage such as `5%`, or `off` for no bound but the
-	// concurrency cap of 2×GOMAXPROCS checks. Logins with a device cookie
+	// The share of the CPUs (GOMAXPROCS) that failed password checks
+	// (wrong password, unknown user) of every login endpoint may take
+	// together over time, in bursts of up to 2 s per CPU: a percentage
+	// such as `5%`, or `off` for no bound but the concurrency cap of
+	// 2×GOMAXPROCS checks. Logins with a device cookie
 	// (signed in before) have a budget of the same size of their own, so a
 	// flood cannot spend theirs. A login that gets no hashing time within
 	// 1 s gets 503. Default: `5%`.

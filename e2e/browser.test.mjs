@@ -238,6 +238,14 @@ test('a person signs in to the private area, stays in, and signs out', async () 
     const scriptSees = await page.evaluate(() => document.cookie);
     assert.ok(!scriptSees.includes('jwt_members') && !scriptSees.includes(jwt.value),
       `document.cookie shows the token: ${scriptSees}`);
+    // The device cookie, which lets this browser in during a login flood,
+    // goes back only to the login path, and only from this site.
+    const device = (await context.cookies(`${base}/login`)).find((c) => c.name === 'jwt_device_members');
+    assert.ok(device, 'no jwt_device_members cookie after signing in');
+    assert.equal(device.httpOnly, true);
+    assert.equal(device.sameSite, 'Strict');
+    assert.equal(device.path, '/login');
+    assert.ok(!scriptSees.includes('jwt_device_members'), `document.cookie shows the device cookie: ${scriptSees}`);
 
     // 6. Signing out clears the cookie and the next visit needs a login.
     await Promise.all([
