@@ -81,9 +81,10 @@ func startCookieLogin(t *testing.T, moreSite string) string {
 }
 
 // TestLoginRefusesOtherOrigins: a login a page of another origin made the
-// browser send is refused, also from a browser that sends no
-// Sec-Fetch-Site, and sets no cookie. This needs jwt_login to ask
-// crossSite.
+// browser send (login CSRF) is refused before any password check, by
+// Sec-Fetch-Site or, from a browser that sends none, by Origin or Referer,
+// and sets no cookie; logins from the site itself, and from clients that
+// are not browsers, go through.
 func TestLoginRefusesOtherOrigins(t *testing.T) {
 	base := startCookieLogin(t, "")
 	site := loginSite{t, base + "/login"}
@@ -91,12 +92,34 @@ func TestLoginRefusesOtherOrigins(t *testing.T) {
 		h["Accept"] = "text/html"
 		return h
 	}
+	navigate := func(fetchSite string) map[string]string {
+		return map[string]string{"Sec-Fetch-Site": fetchSite, "Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
+	}
 	for _, tt := range []struct {
 		name     string
 		send     func() (*http.Response, string)
 		status   int
 		contains string
 	}{
+		{"another site's form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("cross-site"))
+		}, 403, "sent from another site"},
+		{"another site's fetch", func() (*http.Response, string) {
+			return site.json("alice", "alice-pw", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"})
+		}, 403, `"detail":"cross-site login refused"`},
+		{"another site's fetch, wrong password", func() (*http.Response, string) {
+			return site.json("alice", "wrong", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+		}, 403, `"error":"invalid_request"`},
+		{"the site's own form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("same-origin"))
+		}, 303, ""},
+		// A sibling subdomain may be another party's (or taken over).
+		{"a sibling subdomain's form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("same-site"))
+		}, 403, "sent from another site"},
+		{"a typed-in or bookmarked form", func() (*http.Response, string) {
+			return site.form("alice", "alice-pw", navigate("none"))
+		}, 303, ""},
 		{"a form posted from another site's page, with Origin only", func() (*http.Response, string) {
 			return site.form("alice", "alice-pw", browser(map[string]string{"Origin": "http://evil.example"}))
 		}, 403, "sent from another site"},
@@ -140,6 +163,16 @@ func TestLoginRefusesOtherOrigins(t *testing.T) {
 			}
 		})
 	}
+	// A link from another site to the login page still shows it.
+	resp, body := do(t, "GET", site.url, map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "<form") {
+		t.Errorf("GET from another site: status %d, want the page: %s", resp.StatusCode, body)
+	}
+	// Refused logins are not failed logins: the limit is untouched.
+	for i := 0; i < 12; i++ {
+		site.json("alice", "wrong", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	}
+	site.tokenOf(site.json("alice", "alice-pw", nil))
 }
 
 // TestLogoutRefusesOtherOrigins: a logout a page of another origin made the
