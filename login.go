@@ -60,8 +60,8 @@ type Login struct {
 
 	// Brute-force protection: failed logins allowed per client IP (an
 	// IPv6 client per /64, and 16 times as many per /48), or per device
-	// cookie, and five times as many successful ones per client and per
-	// user, counted for the backend: shared by its logins with the same
+	// cookie, and as many successful ones per client and per user,
+	// counted for the backend: shared by its logins with the same
 	// limit and kept across config reloads. Default: 10 failures per 5
 	// minutes.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`

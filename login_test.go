@@ -634,15 +634,10 @@ func TestLoginRateLimit(t *testing.T) {
 		}
 	})
 
-	t.Run("successful logins are not counted", func(t *testing.T) {
+	t.Run("successful logins are counted apart, with the same limit", func(t *testing.T) {
 		site := startAliceLogin(t, "rate_limit 3 1m", "")
 		site.failLogins("alice", 2, nil)
-		for i := 1; i <= 10; i++ {
-			if resp, body := site.form("alice", "alice-pw", nil); resp.StatusCode != 200 {
-				t.Fatalf("success %d: status %d: %s", i, resp.StatusCode, body)
-			}
-		}
-		// Malformed requests are not failed logins either.
+		// Malformed requests are neither failures nor successes.
 		for i := 1; i <= 5; i++ {
 			if resp, _ := site.post(formType, "username=alice", nil); resp.StatusCode != 400 {
 				t.Fatalf("malformed request %d: status %d", i, resp.StatusCode)
@@ -651,11 +646,23 @@ func TestLoginRateLimit(t *testing.T) {
 				t.Fatalf("text/plain request %d: status %d", i, resp.StatusCode)
 			}
 		}
-		if resp, body := site.form("alice", "wrong", nil); resp.StatusCode != 400 {
-			t.Fatalf("third failure: status %d: %s", resp.StatusCode, body)
+		// Successes neither clear nor add to the failures.
+		for i := 1; i <= 3; i++ {
+			if resp, body := site.form("alice", "alice-pw", nil); resp.StatusCode != 200 {
+				t.Fatalf("success %d: status %d: %s", i, resp.StatusCode, body)
+			}
 		}
 		resp, body := site.form("alice", "alice-pw", nil)
 		wantRateLimited(t, resp, body, 60)
+
+		// Another window, for counts of its own.
+		site = startAliceLogin(t, "rate_limit 3 2m", "")
+		for i := 1; i <= 2; i++ {
+			site.tokenOf(site.json("alice", "alice-pw", nil))
+		}
+		site.failLogins("alice", 3, nil)
+		resp, body = site.form("alice", "wrong", nil)
+		wantRateLimited(t, resp, body, 120)
 	})
 
 	t.Run("rate_limit off never limits", func(t *testing.T) {

@@ -5,16 +5,10 @@ import (
 	"time"
 )
 
-// Allowances of the login limits, as multiples of rate_limit's count.
-const (
-	// networkFactor: failed logins per IPv6 /48, so that one network
-	// cannot multiply the allowance of its /64s without end.
-	networkFactor = 16
-	// successFactor: successful logins per client and per user, so that
-	// valid credentials cannot keep the password checks busy (successes
-	// are not charged to the hashing budget).
-	successFactor = 5
-)
+// networkFactor is how many times rate_limit's count of failed logins an
+// IPv6 /48 gets, so that one network cannot multiply the allowance of its
+// /64s without end.
+const networkFactor = 16
 
 // loginLimits are the counts a login passes before its password check,
 // each a sliding window of rate_limit's length:
@@ -23,8 +17,9 @@ const (
 //     address, an IPv6 /64 (clientKey), or a device cookie (device.go);
 //   - failed logins per IPv6 /48, networkFactor times the count, which
 //     trusted clients (with a device cookie) skip;
-//   - successful logins per client, and per user, successFactor times the
-//     count.
+//   - successful logins per client, and per user, as many as the count:
+//     successes are not charged to the hashing budget, so this is what
+//     keeps valid credentials from keeping the password checks busy.
 //
 // Each is a limiter taken from the pool, so that reloads and several login
 // routes of a backend share its counts.
@@ -39,7 +34,7 @@ func loadLoginLimits(backend string, count int, window time.Duration) *loginLimi
 	ls := &loginLimits{keys: []limiterKey{
 		{backend: backend, scope: "fails", max: count, window: window},
 		{backend: backend, scope: "networks", max: networkFactor * count, window: window},
-		{backend: backend, scope: "successes", max: successFactor * count, window: window},
+		{backend: backend, scope: "successes", max: count, window: window},
 	}}
 	ls.fails, ls.networks, ls.successes = loadLimiter(ls.keys[0]), loadLimiter(ls.keys[1]), loadLimiter(ls.keys[2])
 	return ls

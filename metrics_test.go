@@ -76,7 +76,7 @@ const metricsGlobals = `
 const metricsSite = `
 	metrics /metrics
 	jwt_login /login api {
-		rate_limit 2 1m
+		rate_limit 3 1m
 	}
 	jwt_auth /api/* api admin {
 		require role admin
@@ -145,6 +145,8 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 		{"a wrong password is bad credentials", func() *http.Response { r, _ := site.form("alice", "wrong", nil); return r },
 			400, []string{loginSeries("api", "bad_credentials")}},
 		{"an unknown user is bad credentials", func() *http.Response { r, _ := site.form("mallory", "wrong", nil); return r },
+			400, []string{loginSeries("api", "bad_credentials")}},
+		{"a third failure is bad credentials too", func() *http.Response { r, _ := site.form("alice", "wrong", nil); return r },
 			400, []string{loginSeries("api", "bad_credentials")}},
 		{"a login over the limit is rate limited", func() *http.Response { r, _ := site.form("alice", "alice-pw", nil); return r },
 			429, []string{loginSeries("api", "rate_limited")}},
