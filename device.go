@@ -47,12 +47,16 @@ func newDeviceCookies(backend string, signKey any) (*deviceCookies, error) {
 	return &deviceCookies{name: "jwt_device_" + backend, key: mac.Sum(nil)}, nil
 }
 
-// issue is a new device cookie for user, sent back only to the login path.
-func (d *deviceCookies) issue(r *http.Request, user string, now time.Time) *http.Cookie {
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	payload := base64.RawURLEncoding.EncodeToString([]byte(user)) + "." +
-		base64.RawURLEncoding.EncodeToString(id[:]) + "." +
+// issue is a device cookie for user, sent back only to the login path. id
+// is the device's when it showed a valid cookie, which keeps it (and its
+// counts) with a new expiry; "" gives a new device.
+func (d *deviceCookies) issue(r *http.Request, user, id string, now time.Time) *http.Cookie {
+	if id == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		id = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	payload := base64.RawURLEncoding.EncodeToString([]byte(user)) + "." + id + "." +
 		strconv.FormatInt(now.Add(deviceLifetime).Unix(), 10)
 	path := originalURL(r).Path
 	if !isLocalPath(path) {

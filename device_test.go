@@ -58,6 +58,11 @@ func TestDeviceCookie(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
 		}
+		// The device keeps its id, and with it its counts.
+		id := func(c *http.Cookie) string { return strings.Split(c.Value, ".")[1] }
+		if again := deviceCookieOf(t, resp); id(again) != id(device) {
+			t.Errorf("device id %q after a trusted login, want %q", id(again), id(device))
+		}
 	})
 	t.Run("does nothing for another user", func(t *testing.T) {
 		resp, body := site.form("bob", "alice-pw", withCookie(from("203.0.113.9"), device))

@@ -206,8 +206,9 @@ func TestCorrectPasswordFloodIsBounded(t *testing.T) {
 			}
 			wg.Wait()
 			// A device counts apart from its address.
-			max := defaultRateLimitCount
+			max := clientSuccessFactor * defaultRateLimitCount
 			if tt.many {
+				max = userSuccessFactor * defaultRateLimitCount
 				// A user's successes are counted as they happen (so
 				// that failures cannot use them up): those already
 				// being checked when the limit is reached go through.

@@ -459,9 +459,9 @@ func TestLimiterIsReleasedWhenNoConfigUsesIt(t *testing.T) {
 				n++
 			}
 		}
-		// Each limit pools its three limiters (loginLimits).
-		if got := pooledLimiters("pooled"); got != 3*n {
-			t.Fatalf("%s: %d limiters of the backend pooled, want %d", when, got, 3*n)
+		// Each limit pools its four limiters (loginLimits).
+		if got := pooledLimiters("pooled"); got != 4*n {
+			t.Fatalf("%s: %d limiters of the backend pooled, want %d", when, got, 4*n)
 		}
 	}
 

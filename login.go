@@ -60,8 +60,8 @@ type Login struct {
 
 	// Brute-force protection: failed logins allowed per client IP (an
 	// IPv6 client per /64, and 16 times as many per /48), or per device
-	// cookie, and as many successful ones per client and per user,
-	// counted for the backend: shared by its logins with the same
+	// cookie, and twice as many successful ones per client and five times
+	// as many per user, counted for the backend: shared by its logins with the same
 	// limit and kept across config reloads. Default: 10 failures per 5
 	// minutes.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
@@ -224,7 +224,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 			// A device cookie with too many failures is trusted no more
 			// until they leave the window; the client is counted by its
 			// address.
-			trusted = false
+			deviceID, trusted = "", false
 			adm, wait, by = h.limits.admit(ip, "", now)
 		}
 		if wait > 0 {
@@ -250,7 +250,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, rateLimitedDelay))
 		}
 	}
-	result, err := h.login(w, r, form, ip, browser, trusted)
+	result, err := h.login(w, r, form, ip, browser, deviceID)
 	adm.settle(result)
 	return err
 }
@@ -296,10 +296,11 @@ func (h *Login) refuse(w http.ResponseWriter, r *http.Request, ip string, browse
 }
 
 // login checks the credentials and answers, with pages and redirects for a
-// browser and JSON otherwise; trusted says the client showed a device cookie
-// of the user. The outcome tells the limits what to count.
-func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip string, browser, trusted bool) (outcome, error) {
-	release, err := h.app.acquireHashSlot(r.Context(), trusted, h.backend.checkCost())
+// browser and JSON otherwise; deviceID is the device whose cookie of the
+// user the client showed, "" for none. The outcome tells the limits what to
+// count.
+func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip string, browser bool, deviceID string) (outcome, error) {
+	release, err := h.app.acquireHashSlot(r.Context(), deviceID != "", h.backend.checkCost())
 	if err != nil {
 		// A client that went away while waiting is not worth a warning.
 		if errors.Is(err, errBusy) {
@@ -340,7 +341,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip
 	if c := h.backend.Cookie; c != nil {
 		http.SetCookie(w, c.issue(token, time.Duration(expiresIn)*time.Second))
 	}
-	http.SetCookie(w, h.devices.issue(r, user.name, time.Now()))
+	http.SetCookie(w, h.devices.issue(r, user.name, deviceID, time.Now()))
 	if browser {
 		w.Header().Set("Location", safeRedirect(form.redirect))
 		w.WriteHeader(http.StatusSeeOther)

@@ -5,10 +5,18 @@ import (
 	"time"
 )
 
-// networkFactor is how many times rate_limit's count of failed logins an
-// IPv6 /48 gets, so that one network cannot multiply the allowance of its
-// /64s without end.
-const networkFactor = 16
+// Allowances of the login limits, as multiples of rate_limit's count.
+const (
+	// networkFactor: failed logins per IPv6 /48, so that one network
+	// cannot multiply the allowance of its /64s without end.
+	networkFactor = 16
+	// clientSuccessFactor and userSuccessFactor: successful logins per
+	// client and per user. Successes are not charged to the hashing
+	// budget, so these keep valid credentials from keeping the password
+	// checks busy.
+	clientSuccessFactor = 2
+	userSuccessFactor   = 5
+)
 
 // loginLimits are the counts a login passes before its password check,
 // each a sliding window of rate_limit's length:
@@ -17,15 +25,14 @@ const networkFactor = 16
 //     address, an IPv6 /64 (clientKey), or a device cookie (device.go);
 //   - failed logins per IPv6 /48, networkFactor times the count, which
 //     trusted clients (with a device cookie) skip;
-//   - successful logins per client, and per user, as many as the count:
-//     successes are not charged to the hashing budget, so this is what
-//     keeps valid credentials from keeping the password checks busy.
+//   - successful logins per client, clientSuccessFactor times the count,
+//     and per user, userSuccessFactor times.
 //
 // Each is a limiter taken from the pool, so that reloads and several login
 // routes of a backend share its counts.
 type loginLimits struct {
-	fails, networks, successes *limiter
-	keys                       []limiterKey
+	fails, networks, successes, users *limiter
+	keys                              []limiterKey
 }
 
 // loadLoginLimits takes the limiters of a backend's rate limit from the
@@ -34,9 +41,11 @@ func loadLoginLimits(backend string, count int, window time.Duration) *loginLimi
 	ls := &loginLimits{keys: []limiterKey{
 		{backend: backend, scope: "fails", max: count, window: window},
 		{backend: backend, scope: "networks", max: networkFactor * count, window: window},
-		{backend: backend, scope: "successes", max: count, window: window},
+		{backend: backend, scope: "successes", max: clientSuccessFactor * count, window: window},
+		{backend: backend, scope: "users", max: userSuccessFactor * count, window: window},
 	}}
-	ls.fails, ls.networks, ls.successes = loadLimiter(ls.keys[0]), loadLimiter(ls.keys[1]), loadLimiter(ls.keys[2])
+	ls.fails, ls.networks = loadLimiter(ls.keys[0]), loadLimiter(ls.keys[1])
+	ls.successes, ls.users = loadLimiter(ls.keys[2]), loadLimiter(ls.keys[3])
 	return ls
 }
 
@@ -98,7 +107,7 @@ func (ls *loginLimits) admit(ip, deviceID string, now time.Time) (adm admission,
 // spare. It takes nothing: the success is counted when it happens, so that
 // failed logins naming a user, however many, cannot use up its successes.
 func (ls *loginLimits) admitUser(adm *admission, user string, now time.Time) (wait time.Duration, by count) {
-	c := count{ls.successes, "user " + user}
+	c := count{ls.users, user}
 	if wait = c.l.wait(c.key, now); wait > 0 {
 		return wait, c
 	}
