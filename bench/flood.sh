@@ -21,12 +21,12 @@
 #                          of their own), so no address reaches 10 failures.
 #                          The script reads Caddy's log to check it.
 #   FLOOD=correct          the bench user's correct password from one address,
-#                          with the default rate_limit (50 successes per 5m per
-#                          client and per user).
+#                          with the default rate_limit (20 successes per 5m per
+#                          client, 50 per user).
 #
-# Probes (PROBES=1, the default with FLOOD=distributed): before the rounds, a
-# "returning client" (X-Forwarded-For 192.0.2.10) logs in once and keeps its
-# device cookie in a curl cookie jar. During every flooded measurement it
+# Probes (PROBES=1, the default with FLOOD=distributed): before every round,
+# a "returning client" (X-Forwarded-For 192.0.2.10) logs in once and keeps
+# its device cookie in a curl cookie jar. During the flooded measurement it
 # logs in PROBE_LOGINS times in a row with that jar as the bench user, the
 # flood's target, and so does a new client (a fresh address a round, no
 # cookies) as a user of its own, so that neither uses up the other's
@@ -118,18 +118,19 @@ case $RATE_LIMIT in
 default) RATE_LIMIT_LINE="# rate_limit: the default (10 failures per 5m per client; 50 successes per client and per user)" ;;
 *) RATE_LIMIT_LINE="rate_limit $RATE_LIMIT" ;;
 esac
-# Failures allowed per client, and successes per client and per user (five
-# times as many), within the window.
+# Failures allowed per client, and successes per user (five times as many),
+# within the window.
 case $RATE_LIMIT in
 default) FAIL_LIMIT="10 per 5m" SUCCESS_LIMIT=50 ;;
 off) FAIL_LIMIT=off SUCCESS_LIMIT=0 ;;
 *) FAIL_LIMIT="${RATE_LIMIT%% *} per ${RATE_LIMIT#* }" SUCCESS_LIMIT=$((5 * ${RATE_LIMIT%% *})) ;;
 esac
-# The bench user signs in once for the token, once for the returning
-# client's cookie, and then with every probe of the returning client. Once
-# it reaches its success limit, every login naming it gets 429, the flood's
-# included, and the probes measure the limit instead of the flood.
-BENCH_SUCCESSES=$((2 + ROUNDS * PROBE_LOGINS))
+# The bench user signs in once for the token, and every round once for the
+# returning client's cookie and then with every probe of the returning
+# client. Once it reaches its success limit, every login naming it gets
+# 429, the flood's included, and the probes measure the limit instead of
+# the flood.
+BENCH_SUCCESSES=$((1 + ROUNDS * (1 + PROBE_LOGINS)))
 SUCCESS_NOTE=
 if [ "$PROBES" = 1 ] && [ "$SUCCESS_LIMIT" -gt 0 ] && [ "$BENCH_SUCCESSES" -gt "$SUCCESS_LIMIT" ]; then
 	SUCCESS_NOTE="Note: the returning client's logins ($BENCH_SUCCESSES with the setup's) exceed the bench user's $SUCCESS_LIMIT successes a window: its last logins, and the flood's from then on, get 429 from the per-user limit. Fewer ROUNDS or PROBE_LOGINS avoid it."
@@ -219,16 +220,18 @@ if [ "$FLOOD" = distributed ]; then
 fi
 
 RETURNING_IP=192.0.2.10
-JAR=$TMP/returning.cookies
-if [ "$PROBES" = 1 ]; then
-	# The returning client signs in once, before any flood, and keeps the
-	# device cookie it is given, as a browser would.
-	check_status 200 "$URL/login" -c "$JAR" -H "X-Forwarded-For: $RETURNING_IP" \
+# returning_signin <round>: the round's returning client signs in once,
+# before the flood, and keeps the device cookie it is given, as a browser
+# would. A device of its own each round, so that its successes (2 x count
+# a window, like an address's) last every round.
+returning_signin() {
+	local jar=$TMP/returning$1.cookies
+	check_status 200 "$URL/login" -c "$jar" -H "X-Forwarded-For: $RETURNING_IP" \
 		-d "username=bench&password=$PASSWORD"
-	grep -q jwt_device_bench "$JAR" || die "the returning client's login set no device cookie"
+	grep -q jwt_device_bench "$jar" || die "the returning client's login set no device cookie"
 	grep -q "\"client_ip\":\"$RETURNING_IP\"" "$TMP/caddy.log" ||
 		die "Caddy did not take the client IP from X-Forwarded-For (trusted_proxies)"
-fi
+}
 
 DUR_S=$(seconds "$DURATION")
 # The flood covers the measurement and, with probes, every probe login.
@@ -272,7 +275,7 @@ probe() {
 	done
 }
 probes_start() { # <round>: the returning client with its cookie jar, and a new client
-	probe "$TMP/returning$1.txt" bench -b "$JAR" -c "$JAR" -H "X-Forwarded-For: $RETURNING_IP" &
+	probe "$TMP/returning$1.txt" bench -b "$TMP/returning$1.cookies" -c "$TMP/returning$1.cookies" -H "X-Forwarded-For: $RETURNING_IP" &
 	PROBE_PIDS=($!)
 	probe "$TMP/new$1.txt" newcomer -H "X-Forwarded-For: 192.0.2.$((100 + $1))" &
 	PROBE_PIDS+=($!)
@@ -320,6 +323,9 @@ for r in $(seq "$ROUNDS"); do
 	QP99+=("$(wrk_field "$TMP/quiet$r.txt" p99)")
 	settle
 
+	if [ "$PROBES" = 1 ]; then
+		returning_signin "$r"
+	fi
 	flood_start "$TMP/flood$r.txt" "$r"
 	sleep "$LEAD"
 	if [ "$PROBES" = 1 ]; then
@@ -410,7 +416,7 @@ if [ "$PROBES" = 1 ]; then
 	echo
 	echo "Probes during each flooded measurement: $PROBE_LOGINS logins in a row each, ok = 200 within ${PROBE_TIMEOUT}s (\`curl --max-time $PROBE_TIMEOUT\`)."
 	echo "Returning client: user bench (the flood's target), X-Forwarded-For $RETURNING_IP, with the device cookie of its login before"
-	echo "the rounds (cookie jar, updated by every login). New client: user newcomer, X-Forwarded-For 192.0.2.(100 + round), no cookies."
+	echo "the round's flood (cookie jar, updated by every login). New client: user newcomer, X-Forwarded-For 192.0.2.(100 + round), no cookies."
 	echo
 	echo "| round | returning client ok | returning median | returning max | returning answers | new client ok | new median | new max | new answers |"
 	echo "|---:|---:|---:|---:|---|---:|---:|---:|---|"
