@@ -196,19 +196,27 @@ func userNames(tab *userTable) string {
 	return strings.Join(slices.Sorted(maps.Keys(tab.accounts)), ",")
 }
 
-func TestUserStoreReloadsWhenTheFileChanges(t *testing.T) {
-	bc := bcryptHashForTest(t, "pw")
-	path := tempFile(t, "users", "alice:"+bc+"\n")
-	mtime := time.Now().Add(-time.Hour)
-	rewriteUsersFile(t, path, "alice:"+bc+"\n", mtime)
-
+// fileUserStore is a store of a users file written with content an hour
+// ago and of one inline user, root, whose hash is rootHash; its clock is
+// the returned one, and its logs are kept.
+func fileUserStore(t *testing.T, content, rootHash string) (s *userStore, path string, mtime time.Time, clock *usersClock, logs *observer.ObservedLogs) {
+	t.Helper()
+	path = tempFile(t, "users", content)
+	mtime = time.Now().Add(-time.Hour)
+	rewriteUsersFile(t, path, content, mtime)
 	core, logs := observer.New(zapcore.InfoLevel)
-	s, err := newUserStore(path, []User{{Username: "root", Password: bc}}, zap.New(core))
+	s, err := newUserStore(path, []User{{Username: "root", Password: rootHash}}, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &usersClock{t: time.Now()}
+	clock = &usersClock{t: time.Now()}
 	s.now = clock.now
+	return s, path, mtime, clock, logs
+}
+
+func TestUserStoreReloadsWhenTheFileChanges(t *testing.T) {
+	bc := bcryptHashForTest(t, "pw")
+	s, path, mtime, clock, logs := fileUserStore(t, "alice:"+bc+"\n", bc)
 
 	step := func(what string, advance time.Duration, want string) {
 		t.Helper()
@@ -375,16 +383,7 @@ func TestUserStoreWarnsWhenHashesDiffer(t *testing.T) {
 	})
 
 	t.Run("at load and at every reload of the users file", func(t *testing.T) {
-		path := tempFile(t, "users", "a:"+cost4+"\n")
-		mtime := time.Now().Add(-time.Hour)
-		rewriteUsersFile(t, path, "a:"+cost4+"\n", mtime)
-		core, logs := observer.New(zapcore.InfoLevel)
-		s, err := newUserStore(path, []User{{Username: "root", Password: ar}}, zap.New(core))
-		if err != nil {
-			t.Fatal(err)
-		}
-		clock := &usersClock{t: time.Now()}
-		s.now = clock.now
+		s, path, mtime, clock, logs := fileUserStore(t, "a:"+cost4+"\n", ar)
 
 		got := warnings(logs)
 		if len(got) != 1 {
