@@ -99,7 +99,7 @@ func (a *App) acquireHashSlot(ctx context.Context, trusted bool, cost time.Durat
 		if failed {
 			took = cpuTime(time.Since(start), a.checking.Load(), cap(a.reservedSlots))
 		}
-		budget.settle(cost, took)
+		budget.settle(time.Now(), cost, took)
 		a.checking.Add(-1)
 		free()
 	}, nil
@@ -164,8 +164,10 @@ func newHashBudget(share float64, procs int, now time.Time) *hashBudget {
 
 // refill adds the time earned since the last call; b.mu must be held.
 func (b *hashBudget) refill(now time.Time) {
-	b.level = min(b.burst, b.level+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
+	if now.After(b.last) { // a caller's earlier clock reading earns nothing
+		b.level = min(b.burst, b.level+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
 }
 
 // take admits a check of cost when the budget allows it, and otherwise
@@ -192,15 +194,15 @@ const maxDebt = time.Hour
 
 // settle charges what a check took beyond (or gives back what it took
 // short of) the estimate it was admitted with.
-func (b *hashBudget) settle(estimate, took time.Duration) {
+func (b *hashBudget) settle(now time.Time, estimate, took time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.refill(time.Now())
+	b.refill(now)
 	b.level = min(b.burst, b.level-(took.Seconds()-estimate.Seconds()))
 }
 
 // spend charges hashing time outside any check (tests stand in for a flood).
-func (b *hashBudget) spend(d time.Duration) { b.settle(0, d) }
+func (b *hashBudget) spend(d time.Duration) { b.settle(time.Now(), 0, d) }
 
 // await waits until the budget admits a check. When it will not before
 // deadline, it waits until deadline anyway and returns errBusy: refusing

@@ -51,21 +51,27 @@ func TestHashBudgetAllowsABurstThenOnlyItsShareOfTime(t *testing.T) {
 	if w := b.take(start, time.Second); !near(w, want) {
 		t.Fatalf("a check on a spent budget: wait %s, want %s", w, want)
 	}
-	if w := b.take(start.Add(want/2), time.Second); !near(w, want/2) {
+	half := start.Add(want / 2)
+	if w := b.take(half, time.Second); !near(w, want/2) {
 		t.Errorf("halfway: wait %s, want %s", w, want/2)
 	}
-	// A check is settled with what it really took.
-	b.settle(time.Second, 0)
-	if w := b.take(start, time.Second); w != 0 {
+	// A check is settled with what it really took: one that gave its
+	// estimate back, then one that took a second more than estimated.
+	b.settle(half, time.Second, 0)
+	if w := b.take(half, time.Second); w != 0 {
 		t.Errorf("after a check gave back its estimate: wait %s, want none", w)
 	}
-	b.settle(0, time.Second) // one that took a second more than estimated
-	if w := b.take(start, 0); !near(w, want) {
-		t.Errorf("in debt by a second: wait %s, want %s", w, want)
+	b.settle(half, 0, time.Second)
+	if w := b.take(half, 0); !near(w, want/2) {
+		t.Errorf("in debt by half a second: wait %s, want %s", w, want/2)
 	}
 	// A check costlier than the whole budget waits for a full one.
-	if w := b.take(start, time.Hour); !near(w, time.Duration(float64(burst+time.Second)/rate)) {
+	if w := b.take(half, time.Hour); !near(w, time.Duration(float64(burst+time.Second/2)/rate)) {
 		t.Errorf("a check costlier than the budget: wait %s, want the time to refill it", w)
+	}
+	// An earlier clock reading earns nothing.
+	if w := b.take(start, 0); !near(w, want/2) {
+		t.Errorf("at an earlier time: wait %s, want %s", w, want/2)
 	}
 	// Idle time refills no more than the burst.
 	b.take(start.Add(time.Hour), 0)
