@@ -307,3 +307,25 @@ func TestEvenOutWaitsForTheCostliestCheck(t *testing.T) {
 		t.Errorf("waited %s for a client that went away", waited)
 	}
 }
+
+// TestShapesAreTimedAtLoad: every shape of a mixed table is timed once,
+// without waiting for a login to come up with it.
+func TestShapesAreTimedAtLoad(t *testing.T) {
+	table, err := newUserTable([]User{
+		{Username: "cheap", Password: bcryptHashForTest(t, "pw")},
+		{Username: "argon", Password: argon2idHashForTest(t, "pw")},
+	}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	times := &checkTimes{}
+	for _, s := range table.shapes {
+		s.time = times.of(s.name)
+	}
+	table.timeShapes()
+	for _, s := range table.shapes {
+		if !s.time.timed() {
+			t.Errorf("shape %s not timed", s.name)
+		}
+	}
+}

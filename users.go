@@ -277,6 +277,7 @@ func (s *userStore) load() error {
 	}
 	if len(t.shapes) > 1 {
 		s.warnMixedHashes(t)
+		go t.timeShapes()
 	}
 	s.table.Store(t)
 	return nil
