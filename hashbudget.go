@@ -201,9 +201,6 @@ func (b *hashBudget) settle(now time.Time, estimate, took time.Duration) {
 	b.level = min(b.burst, b.level-(took.Seconds()-estimate.Seconds()))
 }
 
-// spend charges hashing time outside any check (tests stand in for a flood).
-func (b *hashBudget) spend(d time.Duration) { b.settle(time.Now(), 0, d) }
-
 // await waits until the budget admits a check. When it will not before
 // deadline, it waits until deadline anyway and returns errBusy: refusing
 // at once would let a flooding client send its next login at once, and

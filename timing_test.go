@@ -2,7 +2,6 @@ package caddyjwt
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,19 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// caddyArgon2idHash hashes password as `caddy hash-password --algorithm
-// argon2id` does, with Caddy's default parameters: m=47104, t=1, p=1, a
-// 32-byte key.
-func caddyArgon2idHash(password string) string {
-	salt := []byte("timing-test-salt")
-	key := argon2.IDKey([]byte(password), salt, 1, 47104, 1, 32)
-	b64 := base64.RawStdEncoding.EncodeToString
-	return fmt.Sprintf("$argon2id$v=%d$m=47104,t=1,p=1$%s$%s", argon2.Version, b64(salt), b64(key))
-}
 
 func TestWrongPasswordTakesAsLongForUnknownAndKnownUsers(t *testing.T) {
 	if testing.Short() {
@@ -48,7 +36,7 @@ func TestWrongPasswordTakesAsLongForUnknownAndKnownUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := tempFile(t, "users", "cheap:"+string(cost4)+"\ndear:"+string(cost10)+"\nargon:"+caddyArgon2idHash("argon-pw")+"\n")
+	users := tempFile(t, "users", "cheap:"+string(cost4)+"\ndear:"+string(cost10)+"\nargon:"+argon2idHashWith("argon-pw", 47104, 1)+"\n")
 	// hash_cpu off and rate_limit off, so that only the checks' time is
 	// measured.
 	base := startCaddy(t, `

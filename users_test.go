@@ -23,9 +23,15 @@ import (
 // `caddy hash-password --algorithm argon2id`, with cheap parameters.
 func cheapArgon2idHash(t testing.TB, password string) string {
 	t.Helper()
+	return argon2idHashWith(password, 64, 1)
+}
+
+// argon2idHashWith hashes password with argon2id of memKiB KiB and
+// iterations passes, one thread, a fixed salt and a 32-byte key.
+func argon2idHashWith(password string, memKiB, iterations uint32) string {
 	salt := []byte("0123456789abcdef")
-	key := argon2.IDKey([]byte(password), salt, 1, 64, 1, 32)
-	return fmt.Sprintf("$argon2id$v=%d$m=64,t=1,p=1$%s$%s", argon2.Version,
+	key := argon2.IDKey([]byte(password), salt, iterations, memKiB, 1, 32)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=1$%s$%s", argon2.Version, memKiB, iterations,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
