@@ -3,11 +3,9 @@ package caddyjwt
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -176,12 +174,6 @@ func loginRedirectPrefix(loginURL string) (string, error) {
 	return loginURL + "?redirect=", nil
 }
 
-// Errors about the Authorization header itself; they answer 400.
-var (
-	errAuthRepeated  = errors.New("more than one Authorization header")
-	errAuthMalformed = errors.New("malformed Authorization header")
-)
-
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Browsers never send credentials on a CORS preflight, so a next
 	// handler that answers preflights itself needs them let through. It is
@@ -308,219 +300,8 @@ func (h *Auth) token(r *http.Request) (string, error) {
 	return "", nil
 }
 
-// quotable makes s fit RFC 6750's error_description (printable ASCII except
-// `"` and `\`) by replacing anything else with '?'. Reasons are fixed texts,
-// but some name a configured claim, which may hold anything.
-func quotable(s string) string {
-	for i := 0; i < len(s); i++ {
-		if !descriptionChar(s[i]) {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if !descriptionChar(b[j]) {
-					b[j] = '?'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
-
-func descriptionChar(c byte) bool {
-	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'
-}
-
-// bearerToken reads the token of an `Authorization: Bearer` header (the
-// scheme is case-insensitive). It returns "" and no error when there is no
-// such header or it uses another scheme (RFC 6750 §3.1: a request without
-// Bearer credentials gets a challenge without an error code).
-func bearerToken(header http.Header) (string, error) {
-	values := header["Authorization"]
-	switch len(values) {
-	case 0:
-		return "", nil
-	case 1:
-	default:
-		return "", errAuthRepeated
-	}
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
-	if scheme == "" {
-		return "", errAuthMalformed
-	}
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", nil
-	}
-	token := strings.TrimSpace(rest)
-	if token == "" || !isB64Token(token) {
-		return "", errAuthMalformed
-	}
-	return token, nil
-}
-
-// isB64Token tells whether s matches RFC 6750's b64token:
-// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isB64Token(s string) bool {
-	end := len(s)
-	for end > 0 && s[end-1] == '=' {
-		end--
-	}
-	if end == 0 {
-		return false
-	}
-	// Every byte of every token goes through here: a table lookup without
-	// a branch per byte is twice as fast as a switch.
-	var bad byte
-	for _, c := range []byte(s[:end]) {
-		bad |= notB64TokenChar[c]
-	}
-	return bad == 0
-}
-
-// notB64TokenChar is 1 for the bytes that are not in a b64token before
-// its padding.
-var notB64TokenChar = func() (t [256]byte) {
-	for c := range t {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		default:
-			t[c] = 1
-		}
-	}
-	return t
-}()
-
-// isNavigation tells whether a request is a browser loading a page, which
-// may be redirected to a login page: a GET or HEAD whose Sec-Fetch-Mode is
-// navigate or, from a browser too old to send that header, whose Accept
-// lists text/html. fetch() and XMLHttpRequest calls send another
-// Sec-Fetch-Mode, so they get status codes, as API clients do.
-func isNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
-		return mode == "navigate"
-	}
-	return acceptsHTML(r.Header)
-}
-
-// wantsHTML tells whether a login or logout request comes from a browser
-// form or link, which gets pages and redirects rather than JSON and bare
-// status codes: its Accept lists text/html, or it is a navigation.
-func wantsHTML(r *http.Request) bool {
-	return acceptsHTML(r.Header) || r.Header.Get("Sec-Fetch-Mode") == "navigate"
-}
-
-// acceptsHTML tells whether the Accept header lists text/html (with a
-// non-zero quality). A wildcard does not count: curl sends */*.
-func acceptsHTML(h http.Header) bool {
-	for _, v := range h.Values("Accept") {
-		for part := range strings.SplitSeq(v, ",") {
-			mediaType, params, _ := strings.Cut(part, ";")
-			if !strings.EqualFold(strings.TrimSpace(mediaType), "text/html") {
-				continue
-			}
-			for param := range strings.SplitSeq(params, ";") {
-				k, v, _ := strings.Cut(param, "=")
-				if strings.EqualFold(strings.TrimSpace(k), "q") {
-					if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q == 0 {
-						return false
-					}
-				}
-			}
-			return true
-		}
-	}
-	return false
-}
-
-// privateResponse marks an authenticated response private when its header
-// is written, unless the response says how to cache itself. It works like
-// the deferred `?Cache-Control` of Caddy's header handler, since a
-// file_server or reverse_proxy behind jwt_auth only decides its headers
-// when it writes them.
-type privateResponse struct {
-	// Embedded by value: one allocation per request instead of two.
-	caddyhttp.ResponseWriterWrapper
-	wroteHeader bool
-}
-
-func (w *privateResponse) WriteHeader(status int) {
-	if w.wroteHeader {
-		return
-	}
-	// 1xx responses are not final, and 101 hands the connection over.
-	if status < 100 || status > 199 {
-		w.wroteHeader = true
-		if hdr := w.Header(); len(hdr["Cache-Control"]) == 0 {
-			hdr.Set("Cache-Control", "private, no-cache")
-		}
-	}
-	w.ResponseWriterWrapper.WriteHeader(status)
-}
-
-func (w *privateResponse) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriterWrapper.Write(b)
-}
-
-// ReadFrom keeps io.Copy from writing through to the wrapped writer before
-// the header is marked.
-func (w *privateResponse) ReadFrom(r io.Reader) (int64, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriterWrapper.ReadFrom(r)
-}
-
-// FlushError lets http.ResponseController flush without bypassing the
-// wrapper (it would otherwise unwrap it and write the header unmarked).
-func (w *privateResponse) FlushError() error {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(w.ResponseWriterWrapper.ResponseWriter).Flush()
-}
-
-// isPreflight tells a CORS preflight request.
-func isPreflight(r *http.Request) bool {
-	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
-		r.Header.Get("Access-Control-Request-Method") != ""
-}
-
-// replace provides the placeholders of an authenticated request, from the
-// values the identity rendered once.
-func (id *identity) replace(key string) (any, bool) {
-	rest, ok := strings.CutPrefix(key, "http.auth.")
-	if !ok {
-		return nil, false
-	}
-	switch rest {
-	case "user.id":
-		return id.userIDValue, true
-	case "jwt.backend":
-		return id.backendValue, true
-	}
-	claim, ok := strings.CutPrefix(rest, "user.")
-	if !ok {
-		return nil, false
-	}
-	id.renderOnce.Do(id.render)
-	v, ok := id.values[claim]
-	return v, ok
-}
-
-func formatFloat(f float64) string {
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Auth)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
-	_ http.ResponseWriter         = (*privateResponse)(nil)
-	_ io.ReaderFrom               = (*privateResponse)(nil)
 )

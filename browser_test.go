@@ -811,8 +811,8 @@ func TestBrowserDetection(t *testing.T) {
 			if got := isNavigation(r); got != tt.navigation {
 				t.Errorf("isNavigation = %v, want %v", got, tt.navigation)
 			}
-			if got := wantsHTML(r); got != tt.html {
-				t.Errorf("wantsHTML = %v, want %v", got, tt.html)
+			if got := expectsPage(r); got != tt.html {
+				t.Errorf("expectsPage = %v, want %v", got, tt.html)
 			}
 		})
 	}

@@ -260,16 +260,6 @@ func readTimes(claims jwt.MapClaims) (t tokenTimes, err error) {
 	return t, errors.Join(errExp, errNbf, errIat)
 }
 
-// GetExpirationTime, GetNotBefore and GetIssuedAt give the time claims of
-// an identity, read once; its other claims are read from the claims, as
-// MapClaims reads them.
-func (id *identity) GetExpirationTime() (*jwt.NumericDate, error) { return id.times.exp, nil }
-func (id *identity) GetNotBefore() (*jwt.NumericDate, error)      { return id.times.nbf, nil }
-func (id *identity) GetIssuedAt() (*jwt.NumericDate, error)       { return id.times.iat, nil }
-func (id *identity) GetIssuer() (string, error)                   { return id.claims.GetIssuer() }
-func (id *identity) GetSubject() (string, error)                  { return id.claims.GetSubject() }
-func (id *identity) GetAudience() (jwt.ClaimStrings, error)       { return id.claims.GetAudience() }
-
 // expires is exp, or the zero time if there is none.
 func (t *tokenTimes) expires() time.Time {
 	if t.exp == nil {
@@ -281,5 +271,4 @@ func (t *tokenTimes) expires() time.Time {
 // Interface guards
 var (
 	_ jwt.Claims = (*tokenTimes)(nil)
-	_ jwt.Claims = (*identity)(nil)
 )

@@ -329,7 +329,7 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 			material = "the key file of verify_key " + b.VerifyKeys[0].File
 		}
 		for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
-			if _, hmac := hmacMinKeyBytes[alg]; hmac {
+			if isHMAC(alg) {
 				return nil, fmt.Errorf("jwt backend %q: algorithm: %s is HMAC and needs a secret, not %s, at %s", name, alg, material, algorithmAt)
 			}
 		}
@@ -339,7 +339,7 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, error) {
 	if alg == "" {
 		alg = defaultAlgorithm
 	}
-	if _, hmac := hmacMinKeyBytes[alg]; !hmac {
+	if !isHMAC(alg) {
 		return nil, fmt.Errorf("jwt backend %q: algorithm: %s does not fit an HMAC secret; use HS256, HS384 or HS512, at %s", name, alg, algorithmAt)
 	}
 	for _, s := range secrets {
@@ -405,10 +405,6 @@ func parseCookie(d *caddyfile.Dispenser, backend string, args []string) (*Cookie
 	}
 	return c, nil
 }
-
-// algorithmNames are the algorithms the `algorithm` setting knows (SPEC §2).
-var algorithmNames = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // definedBackends reads back what the global option defined, so directives
 // can check backend names while the Caddyfile is adapted.

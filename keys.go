@@ -19,13 +19,24 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// algorithmNames are the algorithms a backend can use, in the order error
+// messages list them: the HMAC ones first, then the public-key ones. The
+// tables below are all derived from it or keyed by it.
+var algorithmNames = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
 // hmacMinKeyBytes is the shortest secret each HMAC algorithm accepts: a key
 // at least as long as the hash output (RFC 7518 §3.2).
 var hmacMinKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
-// asymmetricAlgorithms are the public-key algorithms a backend may use.
-var asymmetricAlgorithms = []string{
-	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+// asymmetricAlgorithms are the public-key algorithms, capped so that no
+// append can write into algorithmNames.
+var asymmetricAlgorithms = algorithmNames[len(hmacMinKeyBytes):len(algorithmNames):len(algorithmNames)]
+
+// isHMAC tells whether alg takes a secret rather than a key pair.
+func isHMAC(alg string) bool {
+	_, ok := hmacMinKeyBytes[alg]
+	return ok
 }
 
 // minRSABits is the smallest RSA modulus accepted, from a file or a JWK Set
@@ -485,3 +496,4 @@ func (ks *keySet) keysFor(alg string) (any, error) {
 	all.Keys = append(all.Keys, remote...)
 	return all, nil
 }
+

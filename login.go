@@ -2,15 +2,10 @@ package caddyjwt
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
-	"mime"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -162,15 +157,16 @@ func (h *Login) Cleanup() error {
 	return err
 }
 
-// loginError is the JSON body of a failed login.
-type loginError struct {
+// errorBody is the JSON body of a refused login or logout, in
+// fastapi-users' shape.
+type errorBody struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail"`
 }
 
-// loginSuccess is the JSON body of a successful login: `token` for
+// tokenBody is the JSON body of a successful login: `token` for
 // fastapi-users' clients, the rest for OAuth2 (RFC 6749 §5.1) clients.
-type loginSuccess struct {
+type tokenBody struct {
 	Token       string `json:"token"`
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
@@ -187,10 +183,10 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	default:
 		h.backend.metrics.loginInvalidRequest.Inc()
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		return writeJSON(w, http.StatusMethodNotAllowed, loginError{"invalid_request", "method not allowed; use POST"})
+		return writeJSON(w, http.StatusMethodNotAllowed, errorBody{"invalid_request", "method not allowed; use POST"})
 	}
 	// A browser's form gets pages and redirects; everything else gets JSON.
-	browser := wantsHTML(r)
+	browser := expectsPage(r)
 	ip := clientIP(r)
 
 	// A login another site makes the browser send would sign the visitor
@@ -269,7 +265,7 @@ func (h *Login) rateLimited(w http.ResponseWriter, r *http.Request, ip string, b
 		return h.servePage(w, r, http.StatusTooManyRequests, form,
 			"Too many failed attempts. Try again in "+waitText(secs)+".")
 	}
-	return writeJSON(w, http.StatusTooManyRequests, loginError{"too_many_requests", "LOGIN_RATE_LIMITED"})
+	return writeJSON(w, http.StatusTooManyRequests, errorBody{"too_many_requests", "LOGIN_RATE_LIMITED"})
 }
 
 // refuseForm refuses a request whose credentials could not be read.
@@ -292,7 +288,7 @@ func (h *Login) refuse(w http.ResponseWriter, r *http.Request, ip string, browse
 	if browser {
 		return h.servePage(w, r, status, form, message)
 	}
-	return writeJSON(w, status, loginError{"invalid_request", detail})
+	return writeJSON(w, status, errorBody{"invalid_request", detail})
 }
 
 // login checks the credentials and answers, with pages and redirects for a
@@ -312,7 +308,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip
 		if browser {
 			return notChecked, h.servePage(w, r, http.StatusServiceUnavailable, form, "The server is busy. Try again in a moment.")
 		}
-		return notChecked, writeJSON(w, http.StatusServiceUnavailable, loginError{"temporarily_unavailable", "LOGIN_BUSY"})
+		return notChecked, writeJSON(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "LOGIN_BUSY"})
 	}
 	start := time.Now()
 	user, err := h.backend.Authenticate(form.username, form.password)
@@ -328,7 +324,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip
 		if browser {
 			return failed, h.servePage(w, r, http.StatusBadRequest, form, "Wrong username or password.")
 		}
-		return failed, writeJSON(w, http.StatusBadRequest, loginError{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
+		return failed, writeJSON(w, http.StatusBadRequest, errorBody{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
 	}
 
 	token, expiresIn, err := h.backend.Issue(user)
@@ -347,7 +343,7 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip
 		w.WriteHeader(http.StatusSeeOther)
 		return succeeded, nil
 	}
-	return succeeded, writeJSON(w, http.StatusOK, loginSuccess{token, token, "bearer", expiresIn})
+	return succeeded, writeJSON(w, http.StatusOK, tokenBody{token, token, "bearer", expiresIn})
 }
 
 // waitText says how long a person must wait, for the login page.
@@ -395,115 +391,6 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, fo
 	}
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
-	return err
-}
-
-// originalURL is the URL the client asked for, before any handle_path or
-// uri rewrite: the login form has to post back to its path, and jwt_auth
-// sends a browser back to it after the login.
-func originalURL(r *http.Request) *url.URL {
-	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
-		return orig.URL
-	}
-	return r.URL
-}
-
-// loginForm is what a login request sent.
-type loginForm struct {
-	username, password string
-	// redirect is the form's `redirect` field: where a browser wants to go
-	// after logging in. It is checked by safeRedirect before any use.
-	redirect string
-}
-
-// readCredentials reads username and password from a form or JSON body. A
-// non-zero status says the request is refused, with detail saying why.
-func readCredentials(r *http.Request) (form loginForm, status int, detail string) {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mediaType != "application/x-www-form-urlencoded" && mediaType != "application/json") {
-		return form, http.StatusUnsupportedMediaType,
-			"unsupported content type; send application/x-www-form-urlencoded or application/json"
-	}
-	if r.ContentLength > maxLoginBody {
-		return form, http.StatusRequestEntityTooLarge, "request body too large"
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxLoginBody+1))
-	if err != nil {
-		return form, http.StatusBadRequest, "could not read the request body"
-	}
-	if len(body) > maxLoginBody {
-		return form, http.StatusRequestEntityTooLarge, "request body too large"
-	}
-
-	var grantType string
-	if mediaType == "application/json" {
-		var in struct {
-			Username  *string `json:"username"`
-			Password  *string `json:"password"`
-			GrantType *string `json:"grant_type"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			return form, http.StatusBadRequest, "body is not a JSON object with string fields username and password"
-		}
-		if in.Username != nil {
-			form.username = *in.Username
-		}
-		if in.Password != nil {
-			form.password = *in.Password
-		}
-		if in.GrantType != nil {
-			grantType = *in.GrantType
-			if grantType == "" {
-				grantType = "\x00" // present but empty: refused below
-			}
-		}
-	} else {
-		values, err := url.ParseQuery(string(body))
-		if err != nil {
-			return form, http.StatusBadRequest, "malformed form body"
-		}
-		form.username, form.password = values.Get("username"), values.Get("password")
-		form.redirect = values.Get("redirect")
-		if gt, ok := values["grant_type"]; ok {
-			grantType = gt[0]
-			if grantType == "" {
-				grantType = "\x00"
-			}
-		}
-	}
-	switch {
-	case grantType != "" && grantType != "password":
-		return form, http.StatusBadRequest, "grant_type must be password"
-	case form.username == "":
-		return form, http.StatusBadRequest, "username is required"
-	case form.password == "":
-		return form, http.StatusBadRequest, "password is required"
-	}
-	return form, 0, ""
-}
-
-// clientIP is Caddy's idea of the client address: the client_ip variable,
-// which honors trusted_proxies.
-func clientIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		return ip
-	}
-	// Outside Caddy's server: the remote address without its port, which
-	// would otherwise make every connection a client of its own.
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, err = w.Write(body)
 	return err
 }
 

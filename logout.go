@@ -68,7 +68,7 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	case http.MethodPost, http.MethodGet:
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		return writeJSON(w, http.StatusMethodNotAllowed, loginError{"invalid_request", "method not allowed; use POST"})
+		return writeJSON(w, http.StatusMethodNotAllowed, errorBody{"invalid_request", "method not allowed; use POST"})
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	// Another site could otherwise sign its visitors out of this one with
@@ -77,7 +77,7 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		if ce := h.logger.Check(zapcore.DebugLevel, "logout request refused"); ce != nil {
 			ce.Write(zap.String("backend", h.backend.name), zap.String("client_ip", clientIP(r)), zap.String("reason", "cross-site logout refused"))
 		}
-		return writeJSON(w, http.StatusForbidden, loginError{"invalid_request", "cross-site logout refused"})
+		return writeJSON(w, http.StatusForbidden, errorBody{"invalid_request", "cross-site logout refused"})
 	}
 	c := h.backend.Cookie
 	if c == nil {
@@ -89,7 +89,7 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	if ce := h.logger.Check(zapcore.DebugLevel, "logout"); ce != nil {
 		ce.Write(zap.String("backend", h.backend.name), zap.String("client_ip", clientIP(r)))
 	}
-	if wantsHTML(r) {
+	if expectsPage(r) {
 		w.Header().Set("Location", h.Redirect)
 		w.WriteHeader(http.StatusSeeOther)
 		return nil

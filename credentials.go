@@ -1,0 +1,85 @@
+// Login credentials: the OAuth2 password form or JSON body a login sends.
+
+package caddyjwt
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// loginForm is what a login request sent.
+type loginForm struct {
+	username, password string
+	// redirect is the form's `redirect` field: where a browser wants to go
+	// after logging in. It is checked by safeRedirect before any use.
+	redirect string
+}
+
+// readCredentials reads username and password from a form or JSON body. A
+// non-zero status says the request is refused, with detail saying why.
+func readCredentials(r *http.Request) (form loginForm, status int, detail string) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mediaType != "application/x-www-form-urlencoded" && mediaType != "application/json") {
+		return form, http.StatusUnsupportedMediaType,
+			"unsupported content type; send application/x-www-form-urlencoded or application/json"
+	}
+	if r.ContentLength > maxLoginBody {
+		return form, http.StatusRequestEntityTooLarge, "request body too large"
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxLoginBody+1))
+	if err != nil {
+		return form, http.StatusBadRequest, "could not read the request body"
+	}
+	if len(body) > maxLoginBody {
+		return form, http.StatusRequestEntityTooLarge, "request body too large"
+	}
+
+	var grantType string
+	if mediaType == "application/json" {
+		var in struct {
+			Username  *string `json:"username"`
+			Password  *string `json:"password"`
+			GrantType *string `json:"grant_type"`
+		}
+		if err := json.Unmarshal(body, &in); err != nil {
+			return form, http.StatusBadRequest, "body is not a JSON object with string fields username and password"
+		}
+		if in.Username != nil {
+			form.username = *in.Username
+		}
+		if in.Password != nil {
+			form.password = *in.Password
+		}
+		if in.GrantType != nil {
+			grantType = *in.GrantType
+			if grantType == "" {
+				grantType = "\x00" // present but empty: refused below
+			}
+		}
+	} else {
+		values, err := url.ParseQuery(string(body))
+		if err != nil {
+			return form, http.StatusBadRequest, "malformed form body"
+		}
+		form.username, form.password = values.Get("username"), values.Get("password")
+		form.redirect = values.Get("redirect")
+		if gt, ok := values["grant_type"]; ok {
+			grantType = gt[0]
+			if grantType == "" {
+				grantType = "\x00"
+			}
+		}
+	}
+	switch {
+	case grantType != "" && grantType != "password":
+		return form, http.StatusBadRequest, "grant_type must be password"
+	case form.username == "":
+		return form, http.StatusBadRequest, "username is required"
+	case form.password == "":
+		return form, http.StatusBadRequest, "password is required"
+	}
+	return form, 0, ""
+}

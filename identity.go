@@ -1,0 +1,138 @@
+// The identity of a verified token: what jwt_auth hands to the routes after
+// it, as placeholders and as claims for golang-jwt's validator.
+
+package caddyjwt
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// identity is what a verified token says about its bearer, prepared once
+// for every request that carries the token: the verified-token cache hands
+// the same identity to all of them, so it is never modified once made.
+// It is the token's claims for golang-jwt's validator too (cache.go), with
+// the time claims read once.
+type identity struct {
+	backend string
+	userID  string
+	claims  jwt.MapClaims
+	// times are the claims checked against the clock on every request.
+	times tokenTimes
+	// The placeholder values, boxed once: the user ID and the backend
+	// when the identity is made, since every request's access log asks for
+	// the user ID; each top-level claim by name when a placeholder first
+	// asks for one, since most configurations never do.
+	userIDValue, backendValue any
+	renderOnce                sync.Once
+	values                    map[string]any
+	// replacer is id.replace, bound once for Replacer.Map.
+	replacer caddy.ReplacerFunc
+}
+
+// render prepares the claims' placeholder values; run it once, with
+// renderOnce.
+func (id *identity) render() {
+	id.values = make(map[string]any, len(id.claims))
+	for k, v := range id.claims {
+		if _, ok := v.(string); ok {
+			id.values[k] = v // already boxed in the claims
+			continue
+		}
+		id.values[k] = claimString(v)
+	}
+}
+
+// claimString renders claim values for placeholders: strings as they are,
+// numbers without exponent, lists of strings joined with commas, anything
+// else as compact JSON.
+func claimString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		s := v.String()
+		if strings.ContainsAny(s, "eE") {
+			if f, err := v.Float64(); err == nil {
+				return formatFloat(f)
+			}
+		}
+		return s
+	case bool:
+		if v {
+			return "true"
+		}
+		return "false"
+	case nil:
+		return ""
+	case []any:
+		parts := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return compactJSON(v)
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, ",")
+	default:
+		return compactJSON(v)
+	}
+}
+
+func compactJSON(v any) string {
+	out, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// replace provides the placeholders of an authenticated request, from the
+// values the identity rendered once.
+func (id *identity) replace(key string) (any, bool) {
+	rest, ok := strings.CutPrefix(key, "http.auth.")
+	if !ok {
+		return nil, false
+	}
+	switch rest {
+	case "user.id":
+		return id.userIDValue, true
+	case "jwt.backend":
+		return id.backendValue, true
+	}
+	claim, ok := strings.CutPrefix(rest, "user.")
+	if !ok {
+		return nil, false
+	}
+	id.renderOnce.Do(id.render)
+	v, ok := id.values[claim]
+	return v, ok
+}
+
+func formatFloat(f float64) string {
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// GetExpirationTime, GetNotBefore and GetIssuedAt give the time claims of
+// an identity, read once; its other claims are read from the claims, as
+// MapClaims reads them.
+func (id *identity) GetExpirationTime() (*jwt.NumericDate, error) { return id.times.exp, nil }
+
+func (id *identity) GetNotBefore() (*jwt.NumericDate, error) { return id.times.nbf, nil }
+
+func (id *identity) GetIssuedAt() (*jwt.NumericDate, error) { return id.times.iat, nil }
+
+func (id *identity) GetIssuer() (string, error) { return id.claims.GetIssuer() }
+
+func (id *identity) GetSubject() (string, error) { return id.claims.GetSubject() }
+
+func (id *identity) GetAudience() (jwt.ClaimStrings, error) { return id.claims.GetAudience() }
+
+// Interface guard
+var _ jwt.Claims = (*identity)(nil)

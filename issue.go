@@ -1,0 +1,52 @@
+// Issuing tokens: what jwt_login signs for a user whose password held.
+
+package caddyjwt
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Issue signs a new token for a user; it returns the token and its lifetime
+// in whole seconds.
+func (b *Backend) Issue(a *account) (string, int64, error) {
+	now := time.Now()
+	var jti [16]byte
+	if _, err := rand.Read(jti[:]); err != nil {
+		return "", 0, err
+	}
+	claims := make(jwt.MapClaims, len(a.claims)+7)
+	for k, v := range a.claims {
+		claims[k] = v
+	}
+	if _, set := claims[b.UserClaim]; !set {
+		claims[b.UserClaim] = a.name
+	}
+	claims["sub"] = a.name
+	claims["iat"] = now.Unix()
+	claims["exp"] = now.Add(b.lifetime).Unix()
+	claims["jti"] = base64.RawURLEncoding.EncodeToString(jti[:])
+	if b.Issuer != "" {
+		claims["iss"] = b.Issuer
+	}
+	switch len(b.Audience) {
+	case 0:
+	case 1:
+		claims["aud"] = b.Audience[0]
+	default:
+		claims["aud"] = b.Audience
+	}
+	tok := jwt.NewWithClaims(b.keys.method, claims)
+	if b.keys.signKID != "" {
+		tok.Header["kid"] = b.keys.signKID
+	}
+	signed, err := tok.SignedString(b.keys.signKey)
+	if err != nil {
+		return "", 0, fmt.Errorf("signing token: %v", err)
+	}
+	return signed, int64(b.lifetime / time.Second), nil
+}
