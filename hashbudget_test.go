@@ -12,11 +12,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 )
 
-func init() {
-	// Most tests see many 429s; the delay has its own test.
-	rateLimitedDelay = 0
-}
-
 // fillHashSlots takes every hash slot without spending hashing time, as
 // checks in progress would; the returned func frees them.
 func fillHashSlots(app *App) (free func()) {
@@ -137,8 +132,7 @@ func TestLoginRefusedSlowlyWhenHashingTimeIsSpent(t *testing.T) {
 
 func TestRepeatedRateLimitedLoginAnsweredNoSoonerThanABusyOne(t *testing.T) {
 	site := startAliceLogin(t, "rate_limit 1 1m", "")
-	rateLimitedDelay = hashSlotWait
-	t.Cleanup(func() { rateLimitedDelay = 0 })
+	runningJWTApp(t).rateLimitedDelay = hashSlotWait
 	if resp, body := site.form("alice", "wrong", nil); resp.StatusCode != 400 {
 		t.Fatalf("first failure: status %d, want 400: %s", resp.StatusCode, body)
 	}

@@ -19,14 +19,6 @@ func init() {
 	caddy.RegisterModule(Login{})
 }
 
-// rateLimitedDelay is how long a client that asks again within this time
-// of a 429 waits for the next one (or the limit's own wait, when shorter):
-// as long as a login refused for want of a hash slot, because a client that
-// ignores Retry-After and asks again at once would otherwise turn the limit
-// into a flood of cheap answers, thousands a second, that takes the server
-// from every other route (bench/RESULTS.md). The first 429 comes at once.
-var rateLimitedDelay = hashSlotWait
-
 // Defaults of the login limiter.
 const (
 	defaultRateLimitCount  = 10
@@ -229,7 +221,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 				// typed and where the person was going.
 				form, _, _ = readCredentials(r)
 			}
-			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, rateLimitedDelay))
+			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, h.app.rateLimitedDelay))
 		}
 	}
 	if !read {
@@ -243,7 +235,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if h.limits != nil {
 		if wait, by := h.limits.admitUser(&adm, form.username, now); wait > 0 {
 			adm.settle(notChecked)
-			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, rateLimitedDelay))
+			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, h.app.rateLimitedDelay))
 		}
 	}
 	result, err := h.login(w, r, form, ip, browser, deviceID)
@@ -258,7 +250,7 @@ func (h *Login) rateLimited(w http.ResponseWriter, r *http.Request, ip string, b
 	h.backend.metrics.loginRateLimited.Inc()
 	secs := int64((wait + time.Second - 1) / time.Second)
 	if again {
-		_ = sleepContext(r.Context(), min(wait, rateLimitedDelay))
+		_ = sleepContext(r.Context(), min(wait, h.app.rateLimitedDelay))
 	}
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	if browser {

@@ -46,6 +46,14 @@ type App struct {
 	hashSlots, reservedSlots  chan struct{}
 	hashBudget, trustedBudget *hashBudget
 	checking                  *atomic.Int32
+
+	// rateLimitedDelay is how long a client that asks again within this
+	// time of a 429 waits for the next one (or the limit's own wait, when
+	// shorter): as long as a login refused for want of a hash slot, since
+	// a client that ignores Retry-After and asks again at once would
+	// otherwise turn the limit into a flood of cheap answers that takes
+	// the server from every other route. The first 429 comes at once.
+	rateLimitedDelay time.Duration
 }
 
 // CaddyModule returns the Caddy module information.
@@ -61,6 +69,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	a.reservedSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 	a.checking = new(atomic.Int32)
+	a.rateLimitedDelay = hashSlotWait
 	share, err := parseHashCPU(a.HashCPU)
 	if err != nil {
 		return fmt.Errorf("jwt: hash_cpu: %v", err)
