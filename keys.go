@@ -496,4 +496,3 @@ func (ks *keySet) keysFor(alg string) (any, error) {
 	all.Keys = append(all.Keys, remote...)
 	return all, nil
 }
-
