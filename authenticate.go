@@ -93,6 +93,8 @@ type Auth struct {
 	// challenge is the WWW-Authenticate value without error attributes.
 	challenge string
 	logger    *zap.Logger
+	// lines are where the Caddyfile set each setting, for errors.
+	lines *settingLines
 }
 
 // CaddyModule returns the Caddy module information.
@@ -110,17 +112,11 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	names := h.Backends
-	if len(names) == 0 {
-		names = []string{""}
+	if h.backends, err = h.validate(app); err != nil {
+		return err
 	}
-	h.backends = h.backends[:0]
-	for _, name := range names {
-		b, err := app.backend(name)
-		if err != nil {
-			return fmt.Errorf("jwt_auth: %v", err)
-		}
-		h.backends = append(h.backends, b)
+	h.cookies = h.cookies[:0]
+	for _, b := range h.backends {
 		if b.Cookie != nil && !slices.Contains(h.cookies, b.Cookie.Name) {
 			h.cookies = append(h.cookies, b.Cookie.Name)
 		}
@@ -128,26 +124,52 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	h.challenge = `Bearer realm="` + h.backends[0].name + `"`
 	h.rules = h.rules[:0]
 	for _, r := range h.Require {
-		prepared, err := newRule(r)
-		if err != nil {
-			return fmt.Errorf("jwt_auth: %v", err)
-		}
+		prepared, _ := newRule(r) // validate checked it
 		h.rules = append(h.rules, prepared)
 	}
-	if h.FromHeader != "" && strings.EqualFold(h.FromHeader, "Authorization") {
-		return fmt.Errorf("jwt_auth: from_header: Authorization is always read; name another header")
-	}
-	if h.FromHeader != "" && !httpguts.ValidHeaderFieldName(h.FromHeader) {
-		return fmt.Errorf("jwt_auth: from_header: %q is not a valid header name", h.FromHeader)
-	}
 	if h.Redirect != "" {
-		prefix, err := loginRedirectPrefix(h.Redirect)
-		if err != nil {
-			return fmt.Errorf("jwt_auth: redirect: %v", err)
-		}
-		h.redirectPrefix = prefix
+		h.redirectPrefix, _ = loginRedirectPrefix(h.Redirect) // validate checked it
 	}
 	return nil
+}
+
+// validate checks the settings against the backends of app, names the
+// backend when it was left to default, and returns the backends; the
+// Caddyfile adapter runs it too.
+func (h *Auth) validate(app *App) ([]*Backend, error) {
+	names := h.Backends
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	backends := make([]*Backend, 0, len(names))
+	resolved := make([]string, 0, len(names))
+	for _, name := range names {
+		name, b, err := app.backend(name)
+		if err != nil {
+			return nil, fmt.Errorf("jwt_auth: %v", err)
+		}
+		backends = append(backends, b)
+		resolved = append(resolved, name)
+	}
+	h.Backends = resolved
+	for i, r := range h.Require {
+		if _, err := newRule(r); err != nil {
+			return nil, &configError{scope: "jwt_auth", setting: "require", index: i, msg: err.Error()}
+		}
+	}
+	if h.FromHeader != "" && strings.EqualFold(h.FromHeader, "Authorization") {
+		return nil, settingError("jwt_auth", "from_header", "Authorization is always read; name another header")
+	}
+	// A name no request can carry would silently never match.
+	if h.FromHeader != "" && !httpguts.ValidHeaderFieldName(h.FromHeader) {
+		return nil, settingError("jwt_auth", "from_header", "%q is not a valid header name", h.FromHeader)
+	}
+	if h.Redirect != "" {
+		if _, err := loginRedirectPrefix(h.Redirect); err != nil {
+			return nil, settingError("jwt_auth", "redirect", "%v", err)
+		}
+	}
+	return backends, nil
 }
 
 // loginRedirectPrefix checks a login URL and returns it ready for the

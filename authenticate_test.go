@@ -589,7 +589,7 @@ func provisionedBackend(tb testing.TB, backendJSON string) *Backend {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := app.backend("api")
+	_, b, err := app.backend("api")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -71,8 +71,8 @@ type Backend struct {
 	// none; see algorithm.
 	Algorithms []string `json:"algorithms,omitempty"`
 
-	// How long an issued token is valid. Default: 1h.
-	Lifetime caddy.Duration `json:"lifetime,omitempty"`
+	// How long an issued token is valid; it must be positive. Default: 1h.
+	Lifetime *caddy.Duration `json:"lifetime,omitempty"`
 
 	// Written as `iss` into issued tokens; when set, a token must carry
 	// exactly this issuer to be accepted. Default: none (not written, not
@@ -132,26 +132,143 @@ type Backend struct {
 	userClaimMissing, userClaimWrongType tokenError
 }
 
+// validate checks what the configuration alone decides, without reading
+// files or the environment and without changing b: the Caddyfile adapter
+// runs it to report a mistake with its line, and provision runs it first.
+// Errors are configErrors naming the backend and the setting.
+func (b *Backend) validate(name string) error {
+	if err := checkBackendName(name); err != nil {
+		return settingError("jwt", "backend", "%v", err)
+	}
+	scope := backendScope(name)
+	fail := func(setting string, index int, format string, args ...any) error {
+		return &configError{scope: scope, setting: setting, index: index, msg: fmt.Sprintf(format, args...)}
+	}
+
+	// Exactly one kind of key material; verify_key may join sign_key or
+	// jwks, or stand alone.
+	var kinds []string
+	if len(b.Secrets) > 0 {
+		kinds = append(kinds, "secret")
+	}
+	if b.SignKey != nil {
+		kinds = append(kinds, "sign_key")
+	}
+	if b.JWKS != nil {
+		kinds = append(kinds, "jwks")
+	}
+	switch {
+	case len(kinds) > 1:
+		return &configError{scope: scope, setting: "key material", msg: "use one of secret, sign_key or jwks,", conflict: kinds}
+	case len(kinds) == 0 && len(b.VerifyKeys) == 0:
+		return fail("secret", 0, "no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key")
+	case len(b.Secrets) > 0 && len(b.VerifyKeys) > 0:
+		return fail("verify_key", 0, "public keys cannot verify HMAC tokens; rotate secrets by repeating secret")
+	}
+
+	algs := b.Algorithms
+	if b.Algorithm != "" {
+		if len(algs) > 0 {
+			return fail("algorithm", 0, "set algorithm or algorithms, not both")
+		}
+		algs = []string{b.Algorithm}
+	}
+	if len(b.Algorithms) > 0 && b.JWKS == nil {
+		return fail("algorithm", 0, "several algorithms are allowed only with jwks")
+	}
+	for _, alg := range algs {
+		if !slices.Contains(algorithmNames, alg) {
+			return fail("algorithm", 0, "unknown algorithm %q; use one of %s", alg, strings.Join(algorithmNames, " "))
+		}
+	}
+	if len(b.Secrets) > 0 {
+		alg := b.Algorithm
+		if alg == "" {
+			alg = defaultAlgorithm
+		}
+		if !isHMAC(alg) {
+			return fail("algorithm", 0, "%s does not fit an HMAC secret; use HS256, HS384 or HS512", alg)
+		}
+		for i, s := range b.Secrets {
+			if s.KeyID != "" && slices.ContainsFunc(b.Secrets[:i], func(o Secret) bool { return o.KeyID == s.KeyID }) {
+				return fail("secret", i, "key ID %q is used twice", s.KeyID)
+			}
+			// A secret from a placeholder is checked once it is resolved.
+			if !strings.Contains(s.Value, "{") {
+				if err := checkSecret(alg, []byte(s.Value)); err != nil {
+					return &configError{scope: scope, setting: "secret", index: i, msg: err.Error(), see: "algorithm"}
+				}
+			}
+		}
+	} else {
+		material := "a JWK Set (jwks)"
+		switch {
+		case b.SignKey != nil:
+			material = "the key file of sign_key " + b.SignKey.File
+		case b.JWKS == nil:
+			material = "the key file of verify_key " + b.VerifyKeys[0].File
+		}
+		for _, alg := range algs {
+			if isHMAC(alg) {
+				return fail("algorithm", 0, "%s is HMAC and needs a secret, not %s", alg, material)
+			}
+		}
+	}
+	if b.JWKS != nil {
+		if b.JWKS.URL == "" {
+			return fail("jwks", 0, "the URL is missing")
+		}
+		if !strings.Contains(b.JWKS.URL, "{") {
+			if err := checkJWKSURL(b.JWKS.URL); err != nil {
+				return fail("jwks", 0, "%v", err)
+			}
+		}
+	}
+
+	if b.Lifetime != nil && *b.Lifetime <= 0 {
+		return fail("lifetime", 0, "must be positive, got %s", time.Duration(*b.Lifetime))
+	}
+	if b.Leeway != nil && *b.Leeway < 0 {
+		return fail("leeway", 0, "must not be negative, got %s", time.Duration(*b.Leeway))
+	}
+	for i, u := range b.Users {
+		if _, err := comparerFor(u.Password); err != nil {
+			return fail("user", i, "user %q: %v", u.Username, err)
+		}
+		if err := checkUserClaims(u.Claims); err != nil {
+			return fail("user", i, "user %q: %v", u.Username, err)
+		}
+		if slices.ContainsFunc(b.Users[:i], func(o User) bool { return o.Username == u.Username }) {
+			return fail("user", i, "user %q is defined twice", u.Username)
+		}
+	}
+	if b.Cookie != nil {
+		// Checked on a copy, so that the config keeps what was written.
+		check := *b.Cookie
+		if sub, err := check.provision(name); err != nil {
+			return &configError{scope: scope, setting: "cookie", sub: sub, msg: err.Error()}
+		}
+	}
+	return nil
+}
+
 // provision resolves placeholders, loads users and keys, and prepares the
 // parser. Errors name the backend and the setting.
 func (b *Backend) provision(ctx caddy.Context, name string) error {
+	if err := b.validate(name); err != nil {
+		return err
+	}
 	b.name = name
 	b.nameValue = name
 	b.now = time.Now
 	b.logger = ctx.Logger().With(zap.String("backend", name))
 
-	if b.Lifetime < 0 {
-		return b.errorf("lifetime", "must be positive, got %s", time.Duration(b.Lifetime))
-	}
-	b.lifetime = time.Duration(b.Lifetime)
-	if b.lifetime == 0 {
-		b.lifetime = defaultLifetime
+	b.lifetime = defaultLifetime
+	if b.Lifetime != nil {
+		b.lifetime = time.Duration(*b.Lifetime)
 	}
 	leeway := defaultLeeway
 	if b.Leeway != nil {
-		if *b.Leeway < 0 {
-			return b.errorf("leeway", "must not be negative, got %s", time.Duration(*b.Leeway))
-		}
 		leeway = time.Duration(*b.Leeway)
 	}
 	if b.UserClaim == "" {
@@ -165,7 +282,7 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	}
 
 	if b.Cookie != nil {
-		if err := b.Cookie.provision(name); err != nil {
+		if _, err := b.Cookie.provision(name); err != nil {
 			return b.errorf("cookie", "%v", err)
 		}
 	}
@@ -175,11 +292,6 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 		file, err := repl.ReplaceOrErr(b.UsersFile, true, true)
 		if err != nil && b.UsersFile != "" {
 			return b.errorf("users", "%v", err)
-		}
-		// Inline users are checked alone first, so their errors name the
-		// `user` setting rather than the users file.
-		if _, err := newUserTable(b.Users, "", nil); err != nil {
-			return b.errorf("user", "%v", err)
 		}
 		users, err := newUserStore(file, b.Users, b.logger)
 		if err != nil {
@@ -221,36 +333,6 @@ func (b *Backend) clock() time.Time { return b.now() }
 // provisionKeys builds the key set from whichever key material is set:
 // secrets, a sign_key, a jwks URL, or verify_keys alone.
 func (b *Backend) provisionKeys() error {
-	var kinds []string
-	if len(b.Secrets) > 0 {
-		kinds = append(kinds, "secret")
-	}
-	if b.SignKey != nil {
-		kinds = append(kinds, "sign_key")
-	}
-	if b.JWKS != nil {
-		kinds = append(kinds, "jwks")
-	}
-	switch {
-	case len(kinds) > 1:
-		return b.errorf(kinds[1], "cannot be combined with %s; use one kind of key material (verify_key may be added to sign_key or jwks)", kinds[0])
-	case len(kinds) == 0 && len(b.VerifyKeys) == 0:
-		return b.errorf("secret", "no key material: set a secret of at least 32 random bytes, a sign_key, a jwks URL or verify_key")
-	}
-	if len(b.Algorithms) > 0 {
-		if b.JWKS == nil {
-			return b.errorf("algorithm", "several algorithms are allowed only with jwks")
-		}
-		if b.Algorithm != "" {
-			return b.errorf("algorithm", "set algorithm or algorithms, not both")
-		}
-	}
-	for _, alg := range append([]string{b.Algorithm}, b.Algorithms...) {
-		if alg != "" && !isAlgorithm(alg) {
-			return b.errorf("algorithm", "unknown algorithm %q; use one of %s", alg, strings.Join(algorithmNames, " "))
-		}
-	}
-
 	repl := caddy.NewReplacer()
 	switch {
 	case len(b.Secrets) > 0:
@@ -264,14 +346,8 @@ func (b *Backend) provisionKeys() error {
 
 // provisionSecrets builds the key set of an HMAC backend.
 func (b *Backend) provisionSecrets(repl *caddy.Replacer) error {
-	if len(b.VerifyKeys) > 0 {
-		return b.errorf("verify_key", "public keys cannot verify HMAC tokens; rotate secrets by repeating secret")
-	}
 	if b.Algorithm == "" {
 		b.Algorithm = defaultAlgorithm
-	}
-	if !isHMAC(b.Algorithm) {
-		return b.errorf("algorithm", "%s does not fit an HMAC secret; use HS256, HS384 or HS512", b.Algorithm)
 	}
 	resolved := make([]Secret, len(b.Secrets))
 	for i, s := range b.Secrets {
@@ -298,15 +374,6 @@ func (b *Backend) provisionSecrets(repl *caddy.Replacer) error {
 // provisionKeyFiles builds the key set of a backend with a sign_key, or
 // with verify_keys alone. The algorithm follows the first key unless set.
 func (b *Backend) provisionKeyFiles(repl *caddy.Replacer) error {
-	if isHMAC(b.Algorithm) {
-		setting, file := "verify_key", ""
-		if b.SignKey != nil {
-			setting, file = "sign_key", b.SignKey.File
-		} else {
-			file = b.VerifyKeys[0].File
-		}
-		return b.errorf("algorithm", "%s is HMAC and needs a secret, not the key file of %s %s", b.Algorithm, setting, file)
-	}
 	var signer crypto.Signer
 	if b.SignKey != nil {
 		file, err := repl.ReplaceOrErr(b.SignKey.File, true, true)
@@ -346,9 +413,6 @@ func (b *Backend) provisionKeyFiles(repl *caddy.Replacer) error {
 // provisionJWKS sets up a verify-only backend on a remote JWK Set, plus
 // any verify_keys, and fetches the set once.
 func (b *Backend) provisionJWKS(repl *caddy.Replacer) error {
-	if b.JWKS.URL == "" {
-		return b.errorf("jwks", "the URL is missing")
-	}
 	u, err := repl.ReplaceOrErr(b.JWKS.URL, true, true)
 	if err != nil {
 		return b.errorf("jwks", "%v", err)
@@ -359,11 +423,6 @@ func (b *Backend) provisionJWKS(repl *caddy.Replacer) error {
 	algs := b.Algorithms
 	if b.Algorithm != "" {
 		algs = []string{b.Algorithm}
-	}
-	for _, alg := range algs {
-		if isHMAC(alg) {
-			return b.errorf("algorithm", "%s is HMAC and needs a secret, not a JWK Set (jwks)", alg)
-		}
 	}
 	pubs, err := b.loadVerifyKeys(repl)
 	if err != nil {
@@ -419,21 +478,22 @@ func (b *Backend) addVerifyKeys(ks *keySet, pubs []crypto.PublicKey, ownDefault 
 	return nil
 }
 
+// errorf makes a configError about one of the backend's settings, found
+// while provisioning.
 func (b *Backend) errorf(setting, format string, args ...any) error {
-	return fmt.Errorf("jwt backend %q: %s: %s", b.name, setting, fmt.Sprintf(format, args...))
+	return settingError(backendScope(b.name), setting, format, args...)
 }
 
-// canLogin tells why jwt_login cannot use this backend, if it cannot.
-func (b *Backend) canLogin() error {
-	if b.keys == nil || b.keys.signKey == nil {
-		what := "no key to sign with (set secret or sign_key)"
-		if b.JWKS != nil {
-			what = "only a remote JWK Set (jwks), which verifies but cannot sign"
-		}
-		return fmt.Errorf("jwt backend %q has %s, so jwt_login cannot use it", b.name, what)
-	}
-	if b.users == nil {
-		return fmt.Errorf("jwt backend %q has no users (set users or user), so jwt_login cannot use it", b.name)
+// canLogin tells why jwt_login cannot use the backend called name, if it
+// cannot; it reads the configuration only.
+func (b *Backend) canLogin(name string) error {
+	switch {
+	case b.JWKS != nil:
+		return fmt.Errorf("jwt backend %q verifies with a remote JWK Set (jwks) and cannot sign tokens", name)
+	case len(b.Secrets) == 0 && b.SignKey == nil:
+		return fmt.Errorf("jwt backend %q has only verify_key keys and cannot sign tokens; add a sign_key", name)
+	case len(b.Users) == 0 && b.UsersFile == "":
+		return fmt.Errorf("jwt backend %q has no users (set users or user), so it cannot log anyone in", name)
 	}
 	return nil
 }

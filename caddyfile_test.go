@@ -677,12 +677,12 @@ func TestJSONConfigurationErrors(t *testing.T) {
 		{"secret from an unset environment variable", backend(`"secrets":[{"value":"{env.CADDY_JWT_TEST_UNSET}"}]`), auth,
 			[]string{`jwt backend "api"`, "secret", "{env.CADDY_JWT_TEST_UNSET}", "empty"}},
 		{"jwt_login naming an unknown backend", good, `{"handler":"jwt_login","backend":"nope"}`, []string{"jwt_login", `unknown jwt backend "nope"`, "api"}},
-		{"jwt_login without a backend while several exist", two, login, []string{"jwt_login", "name a jwt backend", "a, b"}},
+		{"jwt_login without a backend while several exist", two, login, []string{"jwt_login", "name a backend", "a, b"}},
 		{"jwt_login on a backend without users", two, `{"handler":"jwt_login","backend":"b"}`, []string{"jwt_login", `jwt backend "b" has no users`}},
 		{"jwt_login with a negative rate limit", good, `{"handler":"jwt_login","rate_limit":{"count":-1}}`, []string{"jwt_login", "rate_limit"}},
 		{"jwt_login with no jwt app", "", login, []string{"jwt_login", "no jwt backends are defined"}},
 		{"jwt_auth naming an unknown backend", two, `{"handler":"jwt_auth","backends":["a","nope"]}`, []string{"jwt_auth", `unknown jwt backend "nope"`, "a, b"}},
-		{"jwt_auth without a backend while several exist", two, auth, []string{"jwt_auth", "name a jwt backend", "a, b"}},
+		{"jwt_auth without a backend while several exist", two, auth, []string{"jwt_auth", "name a backend", "a, b"}},
 		{"jwt_auth with no jwt app", "", auth, []string{"jwt_auth", "no jwt backends are defined"}},
 		{"jwt_auth reading a header no request can carry", good, `{"handler":"jwt_auth","from_header":"X Token"}`, []string{"jwt_auth", "from_header", `"X Token" is not a valid header name`}},
 		{"jwt_auth with no jwt app naming a backend", "", `{"handler":"jwt_auth","backends":["api"]}`, []string{"jwt_auth", `"api"`, "no jwt backends are defined"}},
@@ -768,7 +768,7 @@ func FuzzCaddyfileGlobal(f *testing.F) {
 					}
 				}
 			}
-			if b.Lifetime < 0 || (b.Leeway != nil && *b.Leeway < 0) {
+			if (b.Lifetime != nil && *b.Lifetime <= 0) || (b.Leeway != nil && *b.Leeway < 0) {
 				t.Fatalf("backend %q adapted with a negative duration", name)
 			}
 			for _, u := range b.Users {
@@ -778,4 +778,65 @@ func FuzzCaddyfileGlobal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCaddyfileAndJSONReportARuleAlike holds the one validation path: a
+// rule about what a setting means is checked by the module's own code, so
+// the Caddyfile adapter reports exactly what provisioning the same JSON
+// reports, plus the line it read the setting from.
+func TestCaddyfileAndJSONReportARuleAlike(t *testing.T) {
+	hash := bcryptHashForTest(t, "pw")
+	tests := []struct {
+		name                string
+		caddyfile, line     string // backend lines; the marker of the line the error names
+		site                string
+		jsonApp, jsonHandle string
+	}{
+		{"short secret", "secret 12345", "secret 12345", "respond ok",
+			`{"backends":{"api":{"secrets":[{"value":"12345"}]}}}`, `{"handler":"static_response"}`},
+		{"unknown algorithm", "secret " + testSecret + "\n\t\t\talgorithm HS999", "algorithm HS999", "respond ok",
+			`{"backends":{"api":{"secrets":[{"value":"` + testSecret + `"}],"algorithm":"HS999"}}}`, `{"handler":"static_response"}`},
+		{"zero lifetime", "secret " + testSecret + "\n\t\t\tlifetime 0s", "lifetime 0s", "respond ok",
+			`{"backends":{"api":{"secrets":[{"value":"` + testSecret + `"}],"lifetime":0}}}`, `{"handler":"static_response"}`},
+		{"cookie path without a slash", "secret " + testSecret + "\n\t\t\tcookie {\n\t\t\t\tpath app\n\t\t\t}", "path app", "respond ok",
+			`{"backends":{"api":{"secrets":[{"value":"` + testSecret + `"}],"cookie":{"path":"app"}}}}`, `{"handler":"static_response"}`},
+		{"second user of one name", "secret " + testSecret + "\n\t\t\tuser alice " + hash + "\n\t\t\tuser alice " + hash, "user alice", "respond ok",
+			`{"backends":{"api":{"secrets":[{"value":"` + testSecret + `"}],"users":[{"username":"alice","password":"` + hash + `"},{"username":"alice","password":"` + hash + `"}]}}}`, `{"handler":"static_response"}`},
+		{"from_header Authorization", "secret " + testSecret, "from_header Authorization", "jwt_auth {\n\t\tfrom_header Authorization\n\t}",
+			`{"backends":{"api":{"secrets":[{"value":"` + testSecret + `"}]}}}`, `{"handler":"jwt_auth","from_header":"Authorization"}`},
+		{"logout redirect off site", "secret " + testSecret, "redirect https", "jwt_logout {\n\t\tredirect https://evil.example/\n\t}",
+			`{"backends":{"api":{"secrets":[{"value":"` + testSecret + `"}]}}}`, `{"handler":"jwt_logout","redirect":"https://evil.example/"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			caddyfile := caddyfileFor("0", jwtOption(backendBlock("api", tt.caddyfile)), tt.site)
+			_, adaptErr := adapt(caddyfile)
+			if adaptErr == nil {
+				t.Fatal("the Caddyfile adapted; want an error")
+			}
+			jsonErr := provisionJSON(t, tt.jsonApp, tt.jsonHandle)
+			if jsonErr == nil {
+				t.Fatal("the JSON provisioned; want an error")
+			}
+			// Caddy wraps both: the adapter with the directive it parsed,
+			// provisioning with the module chain. What follows is ours.
+			jsonMsg := jsonErr.Error()
+			for _, scope := range []string{"jwt backend ", "jwt_auth: ", "jwt_logout: "} {
+				if i := strings.LastIndex(jsonMsg, scope); i >= 0 {
+					jsonMsg = jsonMsg[i:]
+					break
+				}
+			}
+			line := 0 // the last line with the marker
+			for i, l := range strings.Split(caddyfile, "\n") {
+				if strings.Contains(l, tt.line) {
+					line = i + 1
+				}
+			}
+			want := fmt.Sprintf("%s, at Caddyfile:%d", jsonMsg, line)
+			if !strings.HasSuffix(adaptErr.Error(), want) {
+				t.Errorf("the Caddyfile and JSON paths disagree:\nCaddyfile: %v\nJSON:      %v\nwant the Caddyfile error to end %q", adaptErr, jsonErr, want)
+			}
+		})
+	}
 }

@@ -38,8 +38,9 @@ type CookieConfig struct {
 func defaultCookieName(backend string) string { return "jwt_" + backend }
 
 // provision fills the defaults and refuses attributes a browser would drop
-// or that would put the cookie somewhere else than intended.
-func (c *CookieConfig) provision(backend string) error {
+// or that would put the cookie somewhere else than intended. sub names the
+// setting of the cookie block an error is about, if it is about one.
+func (c *CookieConfig) provision(backend string) (sub string, err error) {
 	if c.Name == "" {
 		c.Name = defaultCookieName(backend)
 	}
@@ -47,35 +48,35 @@ func (c *CookieConfig) provision(backend string) error {
 		c.Path = "/"
 	}
 	if err := checkCookieName(c.Name); err != nil {
-		return err
+		return "", err
 	}
 	if err := checkCookiePath(c.Path); err != nil {
-		return err
+		return "path", err
 	}
 	if err := checkCookieDomain(c.Domain); err != nil {
-		return err
+		return "domain", err
 	}
 	ss, err := parseSameSite(c.SameSite)
 	if err != nil {
-		return err
+		return "same_site", err
 	}
 	c.sameSite = ss
 	if ss == http.SameSiteNoneMode && c.Insecure {
-		return fmt.Errorf("same_site none needs the Secure attribute, which insecure removes; browsers drop such cookies")
+		return "", fmt.Errorf("same_site none needs the Secure attribute, which insecure removes; browsers drop such cookies")
 	}
 	// RFC 6265bis cookie prefixes: browsers refuse a cookie that breaks
 	// its prefix's rules, so a login would seem to work and then not.
 	switch {
 	case strings.HasPrefix(c.Name, "__Host-"):
 		if c.Insecure || c.Domain != "" || c.Path != "/" {
-			return fmt.Errorf("a __Host- cookie must be Secure, have path / and no domain")
+			return "", fmt.Errorf("a __Host- cookie must be Secure, have path / and no domain")
 		}
 	case strings.HasPrefix(c.Name, "__Secure-"):
 		if c.Insecure {
-			return fmt.Errorf("a __Secure- cookie must be Secure, so it cannot be insecure")
+			return "", fmt.Errorf("a __Secure- cookie must be Secure, so it cannot be insecure")
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // checkCookieName, checkCookiePath and checkCookieDomain refuse what

@@ -98,7 +98,7 @@ func checkSecret(alg string, secret []byte) error {
 		return errors.New("secret is empty")
 	}
 	if min := hmacMinKeyBytes[alg]; len(secret) < min {
-		return fmt.Errorf("secret is %d bytes; %s needs at least %d (RFC 7518 §3.2)", len(secret), alg, min)
+		return fmt.Errorf("secret is %d bytes; %s needs at least %d (RFC 7518 §3.2); make one with: openssl rand -base64 48", len(secret), alg, min)
 	}
 	return nil
 }

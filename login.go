@@ -66,6 +66,8 @@ type Login struct {
 	limits  *loginLimits
 	devices *deviceCookies
 	logger  *zap.Logger
+	// lines are where the Caddyfile set each setting, for errors.
+	lines *settingLines
 }
 
 // RateLimit limits failed logins per client IP (an IPv6 client per /64),
@@ -101,11 +103,8 @@ func (h *Login) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app
-	if h.backend, err = app.backend(h.Backend); err != nil {
-		return fmt.Errorf("jwt_login: %v", err)
-	}
-	if err := h.backend.canLogin(); err != nil {
-		return fmt.Errorf("jwt_login: %v", err)
+	if h.backend, err = h.validate(app); err != nil {
+		return err
 	}
 	if h.devices, err = newDeviceCookies(h.backend.name, h.backend.keys.signKey); err != nil {
 		return fmt.Errorf("jwt_login: %v", err)
@@ -122,9 +121,6 @@ func (h *Login) Provision(ctx caddy.Context) error {
 		rl = *h.RateLimit
 	}
 	if !rl.Disabled {
-		if rl.Count < 0 || rl.Window < 0 {
-			return fmt.Errorf("jwt_login: rate_limit: count and window must be positive")
-		}
 		if rl.Count == 0 {
 			rl.Count = defaultRateLimitCount
 		}
@@ -136,6 +132,24 @@ func (h *Login) Provision(ctx caddy.Context) error {
 		h.limits = loadLoginLimits(h.backend.name, rl.Count, time.Duration(rl.Window))
 	}
 	return nil
+}
+
+// validate checks the settings against the backends of app without reading
+// files, names the backend when it was left to default, and returns it; the
+// Caddyfile adapter runs it too.
+func (h *Login) validate(app *App) (*Backend, error) {
+	name, b, err := app.backend(h.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("jwt_login: %v", err)
+	}
+	h.Backend = name
+	if err := b.canLogin(name); err != nil {
+		return nil, fmt.Errorf("jwt_login: %v", err)
+	}
+	if rl := h.RateLimit; rl != nil && !rl.Disabled && (rl.Count < 0 || rl.Window < 0) {
+		return nil, settingError("jwt_login", "rate_limit", "count and window must be positive")
+	}
+	return b, nil
 }
 
 // Cleanup gives the limiters back to the pool: they are dropped with their

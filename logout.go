@@ -34,6 +34,8 @@ type Logout struct {
 
 	backend *Backend
 	logger  *zap.Logger
+	// lines are where the Caddyfile set each setting, for errors.
+	lines *settingLines
 }
 
 // CaddyModule returns the Caddy module information.
@@ -51,16 +53,28 @@ func (h *Logout) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if h.backend, err = app.backend(h.Backend); err != nil {
-		return fmt.Errorf("jwt_logout: %v", err)
+	if h.backend, err = h.validate(app); err != nil {
+		return err
 	}
 	if h.Redirect == "" {
 		h.Redirect = "/"
 	}
-	if safeRedirect(h.Redirect) != h.Redirect {
-		return fmt.Errorf("jwt_logout: redirect: %q must be a local path such as /login", h.Redirect)
-	}
 	return nil
+}
+
+// validate checks the settings against the backends of app, names the
+// backend when it was left to default, and returns it; the Caddyfile
+// adapter runs it too.
+func (h *Logout) validate(app *App) (*Backend, error) {
+	name, b, err := app.backend(h.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("jwt_logout: %v", err)
+	}
+	h.Backend = name
+	if h.Redirect != "" && safeRedirect(h.Redirect) != h.Redirect {
+		return nil, settingError("jwt_logout", "redirect", "%q must be a local path such as /login", h.Redirect)
+	}
+	return b, nil
 }
 
 func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {

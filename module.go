@@ -64,24 +64,29 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// validate checks the app's own settings; each backend checks its own.
+func (a *App) validate() error {
+	if _, err := parseHashCPU(a.HashCPU); err != nil {
+		return settingError("jwt", "hash_cpu", "%v", err)
+	}
+	return nil
+}
+
 // Provision sets up every backend and its metrics.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	a.reservedSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 	a.checking = new(atomic.Int32)
 	a.rateLimitedDelay = hashSlotWait
-	share, err := parseHashCPU(a.HashCPU)
-	if err != nil {
-		return fmt.Errorf("jwt: hash_cpu: %v", err)
+	if err := a.validate(); err != nil {
+		return err
 	}
+	share, _ := parseHashCPU(a.HashCPU)
 	if share > 0 {
 		a.hashBudget = newHashBudget(share, runtime.GOMAXPROCS(0), time.Now())
 		a.trustedBudget = newHashBudget(share, runtime.GOMAXPROCS(0), time.Now())
 	}
 	for _, name := range a.names() {
-		if err := checkBackendName(name); err != nil {
-			return fmt.Errorf("jwt backend: %v", err)
-		}
 		b := a.Backends[name]
 		if b == nil {
 			return fmt.Errorf("jwt backend %q: empty definition", name)
@@ -156,26 +161,32 @@ func checkBackendName(name string) error {
 	return nil
 }
 
-// backend finds a backend by name; an empty name means the only one.
-func (a *App) backend(name string) (*Backend, error) {
+// backend finds the backend a handler names; an empty name means the only
+// one. It returns the name too, since an empty one is resolved.
+func (a *App) backend(name string) (string, *Backend, error) {
 	if len(a.Backends) == 0 {
-		const none = "no jwt backends are defined; declare them in the global jwt option (the backends of the jwt app)"
+		const none = "no jwt backends are defined; declare them in the global jwt option"
 		if name != "" {
-			return nil, fmt.Errorf("unknown jwt backend %q: %s", name, none)
+			return "", nil, fmt.Errorf("%s (asked for %q)", none, name)
 		}
-		return nil, errors.New(none)
+		return "", nil, errors.New(none)
 	}
 	if name == "" {
 		if len(a.Backends) != 1 {
-			return nil, fmt.Errorf("name a jwt backend: %d are defined (%s)", len(a.Backends), strings.Join(a.names(), ", "))
+			return "", nil, fmt.Errorf("name a backend; %d are defined (%s)", len(a.Backends), strings.Join(a.names(), ", "))
 		}
 		name = a.names()[0]
 	}
 	b, ok := a.Backends[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown jwt backend %q (defined: %s)", name, strings.Join(a.names(), ", "))
+		// The Caddyfile reads a matcher as a backend name unless it is
+		// a path starting with / (or a named or * matcher).
+		if strings.ContainsAny(name, "/*") {
+			return "", nil, fmt.Errorf("%q is not a backend name, and a path must start with /", name)
+		}
+		return "", nil, fmt.Errorf("unknown jwt backend %q (defined: %s)", name, strings.Join(a.names(), ", "))
 	}
-	return b, nil
+	return name, b, nil
 }
 
 // loadApp gives a handler the `jwt` app of the running config.

@@ -38,13 +38,14 @@ func TestAppBackendLookup(t *testing.T) {
 		{"the only backend when none is named", one, "", "api", nil},
 		{"a named backend", two, "partner", "partner", nil},
 		{"an unknown name lists the defined ones", two, "nope", "", []string{`unknown jwt backend "nope"`, "partner, web"}},
-		{"no name while several exist lists them", two, "", "", []string{"name a jwt backend", "2 are defined", "partner, web"}},
+		{"no name while several exist lists them", two, "", "", []string{"name a backend", "2 are defined", "partner, web"}},
 		{"no backends at all", none, "", "", []string{"no jwt backends are defined", "global jwt option"}},
-		{"a name while no backends exist", none, "api", "", []string{`unknown jwt backend "api"`, "no jwt backends are defined"}},
+		{"a name while no backends exist", none, "api", "", []string{`"api"`, "no jwt backends are defined"}},
+		{"a path without its leading slash is told so", two, "auth/login", "", []string{`"auth/login" is not a backend name`, "a path must start with /"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.app.backend(tt.lookup)
+			_, got, err := tt.app.backend(tt.lookup)
 			if tt.wantErr == nil {
 				if err != nil || got.name != tt.want {
 					t.Fatalf("got %v, %v; want backend %q", got, err, tt.want)
@@ -59,9 +60,8 @@ func TestAppBackendLookup(t *testing.T) {
 	}
 }
 
-// undocumentedDefaults are JSON fields, outside this test's author's files,
-// whose doc comment does not yet say their default; they were reported on
-// issue 2. New fields must not join this list.
+// undocumentedDefaults are JSON fields whose doc comment does not yet say
+// their default. New fields must not join this list.
 var undocumentedDefaults = map[string]bool{}
 
 // TestEveryJSONFieldDocumentsItsDefault holds the config types to Caddy's

@@ -36,10 +36,10 @@ type rule struct {
 // newRule prepares a Rule once, at provision.
 func newRule(r Rule) (rule, error) {
 	if r.Claim == "" {
-		return rule{}, fmt.Errorf("require: claim is empty")
+		return rule{}, fmt.Errorf("claim is empty")
 	}
 	if len(r.Values) == 0 {
-		return rule{}, fmt.Errorf("require %s: at least one value is needed", r.Claim)
+		return rule{}, fmt.Errorf("claim %s: at least one value is needed", r.Claim)
 	}
 	last := r.Claim[strings.LastIndexByte(r.Claim, '.')+1:]
 	p := rule{
