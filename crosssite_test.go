@@ -245,7 +245,7 @@ func TestLogoutRefusesOtherOrigins(t *testing.T) {
 func TestTrustedOriginRecipe(t *testing.T) {
 	t.Setenv("JWT_SECRET", testSecret)
 	users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "alice-pw")+"\n")
-	base := runREADMECaddyfile(t, readmeRecipe(t, "#### Logins and logouts from another origin"), "", users)
+	base := runREADMECaddyfile(t, docRecipe(t, "docs/jwt_login.md", "## Logins and logouts from another origin"), "", users)
 	site := loginSite{t, base + "/auth/login"}
 	fromApp := map[string]string{"Origin": "https://app.example.com", "Sec-Fetch-Site": "same-site", "Referer": "https://app.example.com/"}
 

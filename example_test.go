@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,10 +25,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// This file keeps the README honest: the quick start runs on the built
-// binary exactly as a user would run it, every Caddyfile in the README
-// adapts, the JSON config section is what `caddy adapt` prints, and the
-// recipes do what the README says they do.
+// This file keeps the documentation honest: the README's quick start runs
+// on the built binary exactly as a user would run it, and its two recipes
+// run as written, shell setup included; every Caddyfile in README.md,
+// SECURITY.md and docs/*.md adapts; docs/json.md's example is what `caddy
+// adapt` prints; the recipes do what their text says; the configuration
+// errors table is what Caddy reports; and every link between the files
+// leads to a heading that exists.
 
 // The demo's fixed facts, as the README and Caddyfile.example state them.
 const (
@@ -217,55 +221,77 @@ func curlSession(t *testing.T, base string) {
 	}
 }
 
-// readmeCaddyfileSections are the README sections that show one complete
+// docCaddyfileSections are the doc sections that show one complete
 // Caddyfile each; TestREADMECaddyfilesAdapt adapts them with every other
-// ```caddyfile block.
-var readmeCaddyfileSections = []string{
-	"#### `secret <value> [<kid>]`",
-	"#### Logins and logouts from another origin",
-	"#### `rate_limit <count> <window>`",
-	"## JSON config",
-	"### Protect a static site",
-	"### Pass the user to a proxied app",
-	"### JSON error bodies",
-	"### Accept tokens from a fastapi-users app",
-	"### Verify tokens from an OIDC provider",
-	"### Rotate signing keys without downtime",
-	"### Role-based access",
-	"### Call the API from another origin (CORS)",
-	"### Logs",
-	"### Metrics",
+// ```caddyfile block of the docs.
+var docCaddyfileSections = []struct{ file, heading string }{
+	{"docs/jwt.md", "## `secret <value> [<kid>]`"},
+	{"docs/jwt_login.md", "## Logins and logouts from another origin"},
+	{"docs/jwt_login.md", "## `rate_limit <count> <window>`"},
+	{"docs/json.md", "## Example"},
+	{"README.md", "## Protect a static site"},
+	{"README.md", "## Pass the user to a proxied app"},
+	{"docs/recipes.md", "## A static site on a domain"},
+	{"docs/recipes.md", "## A proxied app on a domain"},
+	{"docs/recipes.md", "## JSON error bodies"},
+	{"docs/recipes.md", "## Accept tokens from a fastapi-users app"},
+	{"docs/recipes.md", "## Verify tokens from an OIDC provider"},
+	{"docs/recipes.md", "## Rotate signing keys without downtime"},
+	{"docs/recipes.md", "## Role-based access"},
+	{"docs/recipes.md", "## Call the API from another origin (CORS)"},
+	{"docs/operations.md", "## A log file for logins"},
+	{"docs/operations.md", "## Metrics"},
+	{"SECURITY.md", "## What you still own"},
+}
+
+// docFiles are the Markdown files the doc tests read: the README,
+// SECURITY.md and every page under docs/.
+func docFiles(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob("docs/*.md")
+	if err != nil || len(pages) < 8 {
+		t.Fatalf("docs/*.md: %v (%d pages)", err, len(pages))
+	}
+	return append([]string{"README.md", "SECURITY.md"}, pages...)
 }
 
 // TestREADMECaddyfilesAdapt adapts every ```caddyfile block of the README,
-// and checks that the JSON config section shows what `caddy adapt` prints
-// for its Caddyfile.
+// SECURITY.md and docs/*.md, and checks that docs/json.md's example shows
+// what `caddy adapt` prints for its Caddyfile.
 func TestREADMECaddyfilesAdapt(t *testing.T) {
-	readme := readFile(t, "README.md")
-	for _, heading := range readmeCaddyfileSections {
-		if n := len(fencedBlocks(section(t, readme, heading), "caddyfile")); n != 1 {
-			t.Errorf("README section %q has %d caddyfile blocks, want 1", heading, n)
+	for _, s := range docCaddyfileSections {
+		if n := len(fencedBlocks(docSection(t, s.file, s.heading), "caddyfile")); n != 1 {
+			t.Errorf("%s section %q has %d caddyfile blocks, want 1", s.file, s.heading, n)
 		}
 	}
-	blocks := fencedBlocks(readme, "caddyfile")
-	for i, b := range blocks {
-		if _, err := adapt(b); err != nil {
-			t.Errorf("README caddyfile block %d does not adapt: %v\n%s", i+1, err, b)
+	total := 0
+	for _, file := range docFiles(t) {
+		doc := readFile(t, file)
+		blocks := fencedBlocks(doc, "caddyfile")
+		total += len(blocks)
+		for i, b := range blocks {
+			if _, err := adapt(b); err != nil {
+				t.Errorf("%s: caddyfile block %d does not adapt: %v\n%s", file, i+1, err, b)
+			}
 		}
-	}
-	// A complete Caddyfile fenced under another name would escape this
-	// test; the syntax summaries, which do not adapt, have <placeholders>.
-	for _, lang := range []string{"", "text", "caddy", "Caddyfile"} {
-		for _, b := range fencedBlocks(readme, lang) {
-			if strings.HasPrefix(b, "{\n") && strings.Contains(b, "\tjwt {\n") && !strings.Contains(b, "<") {
-				t.Errorf("a Caddyfile in the README is fenced as %q, not caddyfile, so it is not tested:\n%s", lang, b)
+		// A complete Caddyfile fenced under another name would escape this
+		// test; the syntax summaries, which do not adapt, have <placeholders>.
+		for _, lang := range []string{"", "text", "caddy", "Caddyfile"} {
+			for _, b := range fencedBlocks(doc, lang) {
+				if strings.HasPrefix(b, "{\n") && strings.Contains(b, "\tjwt {\n") && !strings.Contains(b, "<") {
+					t.Errorf("a Caddyfile in %s is fenced as %q, not caddyfile, so it is not tested:\n%s", file, lang, b)
+				}
 			}
 		}
 	}
+	if total < len(docCaddyfileSections) {
+		t.Errorf("found only %d caddyfile blocks in the docs", total)
+	}
 
-	// The static site recipe leaves out the site's braces, which Caddy
-	// allows for a lone site; it must still be the site it describes.
-	static := fencedBlocks(section(t, readme, "### Protect a static site"), "caddyfile")
+	// The static site recipe on a domain leaves out the site's braces,
+	// which Caddy allows for a lone site; it must still be the site it
+	// describes.
+	static := fencedBlocks(docSection(t, "docs/recipes.md", "## A static site on a domain"), "caddyfile")
 	if len(static) == 1 {
 		cfg, err := adapt(static[0])
 		if err != nil {
@@ -278,7 +304,7 @@ func TestREADMECaddyfilesAdapt(t *testing.T) {
 		}
 	}
 
-	sec := section(t, readme, "## JSON config")
+	sec := docSection(t, "docs/json.md", "## Example")
 	cfs, js := fencedBlocks(sec, "caddyfile"), fencedBlocks(sec, "json")
 	if len(cfs) != 1 || len(js) != 1 {
 		t.Fatalf("the JSON config section should have one Caddyfile and one JSON block, has %d and %d", len(cfs), len(js))
@@ -292,17 +318,17 @@ func TestREADMECaddyfilesAdapt(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal([]byte(js[0]), &want); err != nil {
-		t.Fatalf("the README's JSON config is not JSON: %v", err)
+		t.Fatalf("docs/json.md's example is not JSON: %v", err)
 	}
 	if !reflect.DeepEqual(got, want) {
 		pretty, _ := json.MarshalIndent(got, "", "\t")
-		t.Errorf("the README's JSON config is not what the Caddyfile adapts to; caddy adapt gives:\n%s", pretty)
+		t.Errorf("docs/json.md's JSON is not what its Caddyfile adapts to; caddy adapt gives:\n%s", pretty)
 	}
 }
 
-// TestREADMEUsersFileExamples parses the users file examples of the README.
+// TestREADMEUsersFileExamples parses the users file examples of docs/jwt.md.
 func TestREADMEUsersFileExamples(t *testing.T) {
-	sec := section(t, readFile(t, "README.md"), "#### `users <file>`")
+	sec := docSection(t, "docs/jwt.md", "## `users <file>`")
 	for _, tc := range []struct {
 		lang string
 		want []string
@@ -328,9 +354,9 @@ func TestREADMEUsersFileExamples(t *testing.T) {
 	}
 }
 
-// TestREADMERecipes runs each recipe's Caddyfile as the README prints it
-// (only the site address, upstream and file paths are swapped for test
-// ones) and checks that it does what the README says.
+// TestREADMERecipes runs recipes of docs/recipes.md as printed (only the
+// site address, upstream and file paths are swapped for test ones) and
+// checks that each does what its text says.
 func TestREADMERecipes(t *testing.T) {
 	t.Setenv("JWT_SECRET", testSecret)
 	t.Setenv("FASTAPI_USERS_SECRET", testSecret)
@@ -346,7 +372,7 @@ func TestREADMERecipes(t *testing.T) {
 
 	t.Run("a proxied app gets X-User only from a valid token", func(t *testing.T) {
 		users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "pw")+"\n")
-		base := runREADMECaddyfile(t, readmeRecipe(t, "### Pass the user to a proxied app"), upstream, users)
+		base := runREADMECaddyfile(t, docRecipe(t, "docs/recipes.md", "## A proxied app on a domain"), upstream, users)
 
 		token := loginSite{t, base + "/auth/login"}.token("alice", "pw")
 
@@ -367,7 +393,8 @@ func TestREADMERecipes(t *testing.T) {
 	})
 
 	t.Run("handle_errors renders the failure as JSON and keeps the challenge", func(t *testing.T) {
-		base := runREADMECaddyfile(t, readmeRecipe(t, "### JSON error bodies"), upstream, "")
+		base := runREADMECaddyfile(t, docRecipe(t, "docs/recipes.md", "## JSON error bodies"), upstream, "")
+		exp := time.Now().Add(time.Hour).Unix()
 		for _, tc := range []struct {
 			name, auth string
 			status     int
@@ -379,6 +406,8 @@ func TestREADMERecipes(t *testing.T) {
 				`{"error":"token expired","status":401}`, `Bearer realm="api", error="invalid_token", error_description="token expired"`},
 			{"malformed header", "Bearer a b", 400, `{"error":"malformed Authorization header","status":400}`,
 				`Bearer realm="api", error="invalid_request", error_description="malformed Authorization header"`},
+			{"valid token without the required role", "Bearer " + signHS256(t, jwt.MapClaims{"sub": "alice", "roles": []string{"guest"}, "exp": exp}), 403,
+				`{"error":"insufficient_scope","status":403}`, `Bearer realm="api", error="insufficient_scope"`},
 		} {
 			h := map[string]string{}
 			if tc.auth != "" {
@@ -392,10 +421,14 @@ func TestREADMERecipes(t *testing.T) {
 				t.Errorf("%s: WWW-Authenticate = %q, want %q", tc.name, got, tc.challenge)
 			}
 		}
+		member := signHS256(t, jwt.MapClaims{"sub": "alice", "roles": []string{"member"}, "exp": exp})
+		if resp, body := sendAuth(t, "GET", base+"/api/items", bearer(member)); resp.StatusCode != 200 {
+			t.Errorf("a member's token: %d %q", resp.StatusCode, body)
+		}
 	})
 
 	t.Run("tokens of a fastapi-users app, new and old style, are accepted", func(t *testing.T) {
-		base := runREADMECaddyfile(t, readmeRecipe(t, "### Accept tokens from a fastapi-users app"), upstream, "")
+		base := runREADMECaddyfile(t, docRecipe(t, "docs/recipes.md", "## Accept tokens from a fastapi-users app"), upstream, "")
 		const id = "2f1a7c3e-5b9d-4e8f-a1b2-c3d4e5f60718"
 		exp := time.Now().Add(time.Hour).Unix()
 		for _, tc := range []struct {
@@ -414,6 +447,156 @@ func TestREADMERecipes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// readmeRecipeSetup runs the ```sh block of a README recipe with bash in a
+// fresh directory, as a reader pastes it, and returns the directory it
+// ends in and the JWT_SECRET it exported: the test then runs the recipe's
+// Caddyfile on the files the block made, with the secret it made.
+func readmeRecipeSetup(t *testing.T, heading string) (dir, secret string) {
+	t.Helper()
+	for _, tool := range []string{"bash", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the recipe's setup needs %s: %v", tool, err)
+		}
+	}
+	blocks := fencedBlocks(docSection(t, "README.md", heading), "sh")
+	if len(blocks) != 1 {
+		t.Fatalf("README section %q should have one sh block, has %d", heading, len(blocks))
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", blocks[0]+"\nprintf '%s\\0%s' \"$PWD\" \"$JWT_SECRET\"\n")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the recipe's setup fails: %v\n%s", err, blocks[0])
+	}
+	dir, secret, _ = strings.Cut(string(out), "\x00")
+	if len(secret) < 32 {
+		t.Fatalf("the recipe's setup exports a JWT_SECRET of %d bytes", len(secret))
+	}
+	return dir, secret
+}
+
+// runREADMELocalRecipe runs a README recipe's Caddyfile, written for
+// 127.0.0.1:8080 (and an app on 127.0.0.1:9000) with paths relative to the
+// folder Caddy runs in, as a reader would run it in dir: the ports become
+// free ones and the relative paths dir's. It returns the site's base URL.
+func runREADMELocalRecipe(t *testing.T, heading, dir string) string {
+	t.Helper()
+	caddyfile := readmeRecipe(t, heading)
+	site, app := freePort(t), freePort(t)
+	r := strings.NewReplacer(
+		"127.0.0.1:8080", "127.0.0.1:"+site,
+		"127.0.0.1:9000", "127.0.0.1:"+app,
+		"\t\t\tusers users\n", "\t\t\tusers "+filepath.Join(dir, "users")+"\n",
+		"\troot * www\n", "\troot * "+filepath.Join(dir, "www")+"\n",
+	)
+	if !strings.HasPrefix(caddyfile, "{\n") || !strings.Contains(caddyfile, "http://127.0.0.1:8080 {") || !strings.Contains(caddyfile, "\t\t\tusers users\n") {
+		t.Fatalf("the recipe is no longer a site on http://127.0.0.1:8080 with the users file users:\n%s", caddyfile)
+	}
+	runCaddyfile(t, "{\n"+testGlobals+r.Replace(strings.TrimPrefix(caddyfile, "{\n")), "127.0.0.1:"+site)
+	if strings.Contains(caddyfile, "127.0.0.1:9000") {
+		waitForPort(t, "127.0.0.1:"+app, nil)
+	}
+	return "http://127.0.0.1:" + site
+}
+
+// runConsole runs the `$ ` commands of a ```console block in one bash
+// session, with r applied to them, and checks that together they print the
+// block's other lines.
+func runConsole(t *testing.T, block string, r *strings.Replacer) {
+	t.Helper()
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the session needs %s: %v", tool, err)
+		}
+	}
+	var script, want []string
+	for _, l := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
+		if cmd, ok := strings.CutPrefix(l, "$ "); ok {
+			script = append(script, r.Replace(cmd))
+		} else {
+			want = append(want, l)
+		}
+	}
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n")).CombinedOutput()
+	if err != nil || string(out) != strings.Join(want, "\n")+"\n" {
+		t.Errorf("the session prints:\n%s(%v)\nthe README shows:\n%s", out, err, strings.Join(want, "\n"))
+	}
+}
+
+// TestREADMEStaticSiteRecipe runs the README's static site recipe as
+// written: its shell setup makes the folder, the page, the secret and the
+// users file; its Caddyfile serves them; a browser is sent to the login
+// page, signs in as the user the setup made and gets the page.
+func TestREADMEStaticSiteRecipe(t *testing.T) {
+	const heading = "## Protect a static site"
+	dir, secret := readmeRecipeSetup(t, heading)
+	t.Setenv("JWT_SECRET", secret)
+	sec := docSection(t, "README.md", heading)
+	const user, password = "alice", "correct horse battery staple"
+	if !strings.Contains(sec, "`"+password+"`") {
+		t.Fatalf("the recipe no longer names the password %q", password)
+	}
+	base := runREADMELocalRecipe(t, heading, dir)
+
+	resp, _ := sendAuth(t, "GET", base+"/", browserHeaders())
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/login?redirect=%2F" {
+		t.Fatalf("a browser without a token: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := sendAuth(t, "GET", base+"/login?redirect=%2F", browserHeaders()); resp.StatusCode != 200 || !strings.Contains(body, "<form") {
+		t.Fatalf("the login page: %d", resp.StatusCode)
+	}
+	resp, body := formPost(t, base+"/login", url.Values{"username": {user}, "password": {password}, "redirect": {"/"}}, true)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("signing in: %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	token, attrs := cookieAttrs(setCookie(t, resp, "jwt_site"))
+	if _, ok := attrs["httponly"]; !ok {
+		t.Errorf("the cookie is not HttpOnly: %v", attrs)
+	}
+	if _, ok := attrs["secure"]; ok {
+		t.Errorf("the cookie is Secure, so a browser drops it on http://127.0.0.1: %v", attrs)
+	}
+	resp, body = sendAuth(t, "GET", base+"/", withHeader(browserHeaders(), "Cookie", "jwt_site="+token))
+	if resp.StatusCode != 200 || !strings.Contains(body, "Members only") {
+		t.Errorf("the page with the cookie: %d %q", resp.StatusCode, body)
+	}
+	for _, private := range []string{"/users", "/Caddyfile"} {
+		if resp, _ := sendAuth(t, "GET", base+private, bearer(token)); resp.StatusCode != 404 {
+			t.Errorf("%s is served to a signed-in user: %d", private, resp.StatusCode)
+		}
+	}
+	resp, _ = formPost(t, base+"/logout", nil, true)
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Set-Cookie"), "jwt_site=;") {
+		t.Errorf("signing out: %d, Set-Cookie %q", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+}
+
+// TestREADMEProxiedAppRecipe runs the README's proxied app recipe as
+// written, with its shell setup, and replays its curl session with curl.
+func TestREADMEProxiedAppRecipe(t *testing.T) {
+	const heading = "## Pass the user to a proxied app"
+	dir, secret := readmeRecipeSetup(t, heading)
+	t.Setenv("JWT_SECRET", secret)
+	base := runREADMELocalRecipe(t, heading, dir)
+
+	session := fencedBlocks(docSection(t, "README.md", heading), "console")
+	if len(session) != 1 {
+		t.Fatalf("the recipe should have one console session, has %d", len(session))
+	}
+	runConsole(t, session[0], strings.NewReplacer("http://127.0.0.1:8080", base))
+
+	// The same, without curl: a spoofed X-User is replaced, and no token
+	// means no answer from the app.
+	token := loginSite{t, base + "/auth/login"}.token("alice", "correct horse battery staple")
+	resp, body := do(t, "GET", base+"/api/hello", map[string]string{"Authorization": "Bearer " + token, "X-User": "mallory"}, "")
+	if resp.StatusCode != 200 || body != "hello alice" {
+		t.Errorf("with a token and a spoofed X-User: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "GET", base+"/api/hello", map[string]string{"X-User": "mallory"}, ""); resp.StatusCode != 401 || strings.Contains(body, "hello") {
+		t.Errorf("without a token: %d %q", resp.StatusCode, body)
+	}
 }
 
 // TestREADMELoginInsideProtectedPath proves the README's claim that no
@@ -451,7 +634,7 @@ func signHS256(t *testing.T, claims jwt.MapClaims) string {
 	return s
 }
 
-// runREADMECaddyfile runs a README Caddyfile in this process: its site
+// runREADMECaddyfile runs a Caddyfile of the docs in this process: its site
 // address example.com becomes a loopback port, localhost:9000 the given
 // upstream, and /etc/caddy/users the given users file. It returns the
 // site's base URL; Caddy stops when the test ends.
@@ -597,14 +780,30 @@ func section(t *testing.T, doc, heading string) string {
 		}
 		return strings.Join(out, "\n")
 	}
-	t.Fatalf("README has no heading %q", heading)
+	t.Fatalf("no heading %q", heading)
 	return ""
+}
+
+// docSection is the section under heading of the Markdown file file.
+func docSection(t *testing.T, file, heading string) string {
+	t.Helper()
+	doc := readFile(t, file)
+	if !strings.Contains(doc, "\n"+heading+"\n") {
+		t.Fatalf("%s has no heading %q", file, heading)
+	}
+	return section(t, doc, heading)
+}
+
+// docRecipe is the one Caddyfile of a section of the Markdown file file.
+func docRecipe(t *testing.T, file, heading string) string {
+	t.Helper()
+	return sectionCaddyfile(t, readFile(t, file), heading)
 }
 
 // readmeRecipe is the one Caddyfile of a README section.
 func readmeRecipe(t *testing.T, heading string) string {
 	t.Helper()
-	return sectionCaddyfile(t, readFile(t, "README.md"), heading)
+	return docRecipe(t, "README.md", heading)
 }
 
 // sectionCaddyfile is the one Caddyfile of a section of doc.
@@ -656,11 +855,11 @@ func logHasLine(log string, parts ...string) bool {
 	return false
 }
 
-// TestREADMEConfigurationErrors checks the README's table of configuration
-// errors against Caddy: each message in it is what adapting or loading a
-// config with that mistake reports, and each message has a config here.
-// File paths in the messages are the README's; the test writes its own
-// files and reads their paths back as the README's.
+// TestREADMEConfigurationErrors checks the table of configuration errors in
+// docs/troubleshooting.md against Caddy: each message in it is what
+// adapting or loading a config with that mistake reports, and each message
+// has a config here. File paths in the messages are the doc's; the test
+// writes its own files and reads their paths back as the doc's.
 func TestREADMEConfigurationErrors(t *testing.T) {
 	k := testKeys(t)
 	hash := bcryptHashForTest(t, "pw")
@@ -668,7 +867,7 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 	backend := func(name string, lines ...string) string { return jwtOption(backendBlock(name, lines...)) }
 	api := backend("api", secret)
 
-	// A file the README names, as the test provides it: with content, or
+	// A file the doc names, as the test provides it: with content, or
 	// missing.
 	type file struct {
 		readme, content string
@@ -679,14 +878,16 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 		globals, site string
 		files         []file
 		env           map[string]string
-		message       string // as the README prints it, without a trailing " ..."
+		message       string // as the doc prints it, without a trailing " ..."
 	}{
 		{backend("api", secret, "foo 1"), "respond ok", nil, nil,
 			`jwt backend "api": foo: unrecognized subdirective`},
 		{api, "jwt_auth {\n\t\tfoo\n\t}", nil, nil,
 			`jwt_auth: unrecognized subdirective "foo"`},
-		{backend("api", secret, "lifetime"), "respond ok", nil, nil,
-			`jwt backend "api": lifetime: wrong number of arguments (0)`},
+		{backend("api", "secret {$JWT_SECRET}"), "respond ok", nil, map[string]string{"JWT_SECRET": ""},
+			`jwt backend "api": secret: wrong number of arguments (0): no value given; if it is written as {$NAME}, that environment variable is empty or unset`},
+		{backend("api", secret, "lifetime 1h 2h"), "respond ok", nil, nil,
+			`jwt backend "api": lifetime: wrong number of arguments (2)`},
 		{api + api, "respond ok", nil, nil,
 			`jwt backend "api" is defined twice`},
 		{backend("a/b", secret), "respond ok", nil, nil,
@@ -696,7 +897,7 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 		{backend("api", secret, "sign_key /etc/caddy/jwt.pem"), "respond ok", nil, nil,
 			`jwt backend "api": key material: use one of secret, sign_key or jwks, not secret at Caddyfile:N and sign_key at Caddyfile:N`},
 		{backend("api", "secret 12345"), "respond ok", nil, nil,
-			`jwt backend "api": secret: secret is 5 bytes; HS256 needs at least 32 (RFC 7518 §3.2)`},
+			`jwt backend "api": secret: secret is 5 bytes; HS256 needs at least 32 (RFC 7518 §3.2); make one with: openssl rand -base64 48`},
 		{backend("api", "secret {env.JWT_SECRET}"), "jwt_auth", nil, map[string]string{"JWT_SECRET": ""},
 			`jwt backend "api": secret: evaluated placeholder {env.JWT_SECRET} is empty`},
 		{backend("api", secret+" 2026", "secret other-"+testSecret+" 2026"), "respond ok", nil, nil,
@@ -726,6 +927,8 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 			`jwt backend "api": sign_key: stat /etc/caddy/jwt.pem: no such file or directory`},
 		{backend("idp", "jwks http://sso.example.com/certs"), "jwt_auth", nil, nil,
 			`jwt backend "idp": jwks: "http://sso.example.com/certs": plain http is allowed only to a loopback address; use https`},
+		{backend("api", secret, "lifetime 3600"), "respond ok", nil, nil,
+			`jwt backend "api": lifetime: "3600" has no unit; write a duration such as 1h`},
 		{backend("api", secret, "lifetime 0s"), "respond ok", nil, nil,
 			`jwt backend "api": lifetime: must be positive, got 0s`},
 		{backend("api", secret, "users /etc/caddy/users"), "jwt_auth", []file{{readme: "/etc/caddy/users", missing: true}}, nil,
@@ -745,6 +948,8 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 			`jwt_auth: no jwt backends are defined; declare them in the global jwt option`},
 		{api, "jwt_auth b", nil, nil,
 			`jwt_auth: unknown jwt backend "b" (defined: api)`},
+		{backend("api", secret, "user bob "+hash), "jwt_login auth/login", nil, nil,
+			`jwt_login: "auth/login" is not a backend name, and a path must start with /`},
 		{backend("a", secret) + backend("b", secret), "jwt_auth", nil, nil,
 			`jwt_auth: name a backend; 2 are defined (a, b)`},
 		{api, "jwt_login", nil, nil,
@@ -773,9 +978,9 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 	lines := regexp.MustCompile(`Caddyfile:\d+`)
 	normalize := func(s string) string { return lines.ReplaceAllString(s, "Caddyfile:N") }
 
-	// The messages of the README's table, in the table's order.
+	// The messages of the doc's table, in the table's order.
 	var documented []string
-	for _, l := range strings.Split(section(t, readFile(t, "README.md"), "### Configuration errors"), "\n") {
+	for _, l := range strings.Split(docSection(t, "docs/troubleshooting.md", "## Configuration errors"), "\n") {
 		cells := strings.Split(strings.TrimSuffix(l, " |"), " | ")
 		last := cells[len(cells)-1]
 		if !strings.HasPrefix(l, "| ") || !strings.HasPrefix(last, "`") {
@@ -789,20 +994,20 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 	}
 	for _, m := range documented {
 		if !tested[m] {
-			t.Errorf("the README documents a configuration error this test has no config for:\n%s", m)
+			t.Errorf("docs/troubleshooting.md documents a configuration error this test has no config for:\n%s", m)
 		}
 	}
 
 	for _, tt := range tests {
 		t.Run(tt.message, func(t *testing.T) {
 			if !slices.Contains(documented, tt.message) {
-				t.Errorf("the README's table lacks this message")
+				t.Errorf("docs/troubleshooting.md's table lacks this message")
 			}
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
 			globals, site := tt.globals, tt.site
-			var back []string // test path, README path
+			var back []string // test path, doc path
 			dir := t.TempDir()
 			for i, f := range tt.files {
 				p := filepath.Join(dir, fmt.Sprintf("%d-%s", i, filepath.Base(f.readme)))
@@ -827,51 +1032,75 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 	}
 }
 
-// TestREADMELinks follows every link of the README to a heading of its own
-// or a file of the repository, so renaming a heading or moving a file
-// cannot leave the table of contents or a cross-reference dangling.
+// TestREADMELinks follows every link of the README, SECURITY.md and
+// docs/*.md to a file of the repository and, with a #fragment, to a
+// heading of that file (or of its own), so renaming a heading or moving a
+// file cannot leave a table of contents or a cross-reference dangling.
 func TestREADMELinks(t *testing.T) {
-	readme := readFile(t, "README.md")
-	anchors := map[string]bool{}
-	seen := map[string]int{}
-	var prose []string // the lines outside fenced code
-	fenced := false
-	for _, l := range strings.Split(readme, "\n") {
-		if strings.HasPrefix(l, "```") {
-			fenced = !fenced
-			continue
+	anchors := map[string]map[string]bool{} // cleaned path -> anchors
+	prose := map[string]string{}            // file -> its lines outside fenced code
+	headingsOf := func(file string) map[string]bool {
+		if a, ok := anchors[file]; ok {
+			return a
 		}
-		if fenced {
-			continue
+		a := map[string]bool{}
+		anchors[file] = a
+		doc, err := os.ReadFile(file)
+		if err != nil || !strings.HasSuffix(file, ".md") {
+			return a
 		}
-		prose = append(prose, l)
-		if level := len(l) - len(strings.TrimLeft(l, "#")); level > 0 && strings.HasPrefix(l[level:], " ") {
-			slug := githubSlug(l[level+1:])
-			if n := seen[slug]; n > 0 {
-				anchors[fmt.Sprintf("%s-%d", slug, n)] = true
-			} else {
-				anchors[slug] = true
+		seen := map[string]int{}
+		var lines []string
+		fenced := false
+		for _, l := range strings.Split(string(doc), "\n") {
+			if strings.HasPrefix(l, "```") {
+				fenced = !fenced
+				continue
 			}
-			seen[slug]++
+			if fenced {
+				continue
+			}
+			lines = append(lines, l)
+			if level := len(l) - len(strings.TrimLeft(l, "#")); level > 0 && strings.HasPrefix(l[level:], " ") {
+				slug := githubSlug(l[level+1:])
+				if n := seen[slug]; n > 0 {
+					a[fmt.Sprintf("%s-%d", slug, n)] = true
+				} else {
+					a[slug] = true
+				}
+				seen[slug]++
+			}
+		}
+		prose[file] = strings.Join(lines, "\n")
+		return a
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	total := 0
+	for _, file := range docFiles(t) {
+		headingsOf(file)
+		links := link.FindAllStringSubmatch(prose[file], -1)
+		total += len(links)
+		for _, m := range links {
+			target := m[1]
+			if strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "http://") {
+				continue
+			}
+			path, fragment, _ := strings.Cut(target, "#")
+			dest := file
+			if path != "" {
+				dest = filepath.Clean(filepath.Join(filepath.Dir(file), path))
+				if _, err := os.Stat(dest); err != nil {
+					t.Errorf("%s links to %s: %v", file, target, err)
+					continue
+				}
+			}
+			if fragment != "" && !headingsOf(dest)[fragment] {
+				t.Errorf("%s links to %s, but no heading of %s makes #%s", file, target, dest, fragment)
+			}
 		}
 	}
-	links := regexp.MustCompile(`\]\(([^)\s]+)\)`).FindAllStringSubmatch(strings.Join(prose, "\n"), -1)
-	if len(links) < 40 {
-		t.Fatalf("found only %d links in the README", len(links))
-	}
-	for _, m := range links {
-		target := m[1]
-		switch {
-		case strings.HasPrefix(target, "https://"), strings.HasPrefix(target, "http://"):
-		case strings.HasPrefix(target, "#"):
-			if !anchors[target[1:]] {
-				t.Errorf("the README links to %s, which no heading makes", target)
-			}
-		default:
-			if _, err := os.Stat(target); err != nil {
-				t.Errorf("the README links to %s: %v", target, err)
-			}
-		}
+	if total < 100 {
+		t.Fatalf("found only %d links in the docs", total)
 	}
 }
 
@@ -891,11 +1120,11 @@ func githubSlug(heading string) string {
 	return b.String()
 }
 
-// TestREADMELoginPageTemplate loads the README's example login page as a
+// TestREADMELoginPageTemplate loads docs/jwt_login.md's example login page as a
 // `page` file, and checks that its table of template fields names exactly
 // the fields a page gets.
 func TestREADMELoginPageTemplate(t *testing.T) {
-	sec := section(t, readFile(t, "README.md"), "#### `page <file>`")
+	sec := docSection(t, "docs/jwt_login.md", "## `page <file>`")
 	var documented []string
 	for _, m := range regexp.MustCompile("(?m)^\\| `\\{\\{\\.(\\w+)\\}\\}` \\|").FindAllStringSubmatch(sec, -1) {
 		documented = append(documented, m[1])
@@ -905,7 +1134,7 @@ func TestREADMELoginPageTemplate(t *testing.T) {
 		fields = append(fields, f.Name)
 	}
 	if !reflect.DeepEqual(documented, fields) {
-		t.Errorf("the README documents the fields %v; a page gets %v", documented, fields)
+		t.Errorf("docs/jwt_login.md documents the fields %v; a page gets %v", documented, fields)
 	}
 
 	examples := fencedBlocks(sec, "html")
@@ -914,7 +1143,7 @@ func TestREADMELoginPageTemplate(t *testing.T) {
 	}
 	page, err := loadLoginPage(tempFile(t, "login.html", examples[0]))
 	if err != nil {
-		t.Fatalf("the README's example page does not load: %v", err)
+		t.Fatalf("docs/jwt_login.md's example page does not load: %v", err)
 	}
 	var out bytes.Buffer
 	data := loginPageData{Action: "/login", Redirect: "/private/?a=1&b=2", Error: "Wrong username or password.", Username: `<script>"x"`, Backend: "site"}

@@ -11,26 +11,27 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// keysDoc is the README, which holds the keys recipes.
+// keysDoc is docs/recipes.md, which holds the keys recipes.
 func keysDoc(t *testing.T) string {
 	t.Helper()
-	doc := readFile(t, "README.md")
+	doc := readFile(t, "docs/recipes.md")
 	for _, heading := range []string{
-		"### Verify tokens from an OIDC provider",
-		"### Rotate signing keys without downtime",
-		"### Role-based access",
+		"## Verify tokens from an OIDC provider",
+		"## Rotate signing keys without downtime",
+		"## Role-based access",
 	} {
 		if !strings.Contains(doc, "\n"+heading+"\n") {
-			t.Fatalf("the README has no recipe %q", heading)
+			t.Fatalf("docs/recipes.md has no recipe %q", heading)
 		}
 	}
 	return doc
 }
 
-// TestKeysDocRecipes runs each keys recipe of the README as printed (only
-// the site address, upstream, key files, users file and JWKS URL swapped
-// for test ones) and checks it does what the text says. TestREADMECaddyfilesAdapt
-// adapts their Caddyfiles with every other one of the README.
+// TestKeysDocRecipes runs each keys recipe of docs/recipes.md as printed
+// (only the site address, upstream, key files, users file and JWKS URL
+// swapped for test ones) and checks it does what the text says.
+// TestREADMECaddyfilesAdapt adapts their Caddyfiles with every other one
+// of the docs.
 func TestKeysDocRecipes(t *testing.T) {
 	doc := keysDoc(t)
 	k := testKeys(t)
@@ -60,7 +61,7 @@ func TestKeysDocRecipes(t *testing.T) {
 
 	t.Run("OIDC provider tokens: issuer, audience and require are all checked", func(t *testing.T) {
 		withJWKSTiming(t, nil)
-		cf := sectionCaddyfile(t, doc, "### Verify tokens from an OIDC provider")
+		cf := sectionCaddyfile(t, doc, "## Verify tokens from an OIDC provider")
 		const url = "https://sso.example.com/realms/acme/protocol/openid-connect/certs"
 		if !strings.Contains(cf, url) {
 			t.Fatalf("the recipe no longer uses %s", url)
@@ -108,7 +109,7 @@ func TestKeysDocRecipes(t *testing.T) {
 	})
 
 	t.Run("rotating the sign_key keeps the old key's tokens valid", func(t *testing.T) {
-		cf := sectionCaddyfile(t, doc, "### Rotate signing keys without downtime")
+		cf := sectionCaddyfile(t, doc, "## Rotate signing keys without downtime")
 		newKey := keyFile(t, "jwt-2026.pem", pemPrivate(t, k.ed, "pkcs8"))
 		oldKey := keyFile(t, "jwt-2025.pem", pemPrivate(t, k.edOther, "pkcs8"))
 		users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "pw")+"\n")
@@ -133,8 +134,8 @@ func TestKeysDocRecipes(t *testing.T) {
 	})
 
 	t.Run("roles decide which paths a user reaches", func(t *testing.T) {
-		cf := sectionCaddyfile(t, doc, "### Role-based access")
-		sec := section(t, doc, "### Role-based access")
+		cf := sectionCaddyfile(t, doc, "## Role-based access")
+		sec := section(t, doc, "## Role-based access")
 		example := fencedBlocks(sec, "json")
 		if len(example) != 1 || !strings.Contains(example[0], `"claims": {"roles": ["admin"]}`) {
 			t.Fatalf("the recipe's users file example changed:\n%v", example)
@@ -157,6 +158,8 @@ func TestKeysDocRecipes(t *testing.T) {
 			{"bob", "/admin/b", 403}, {"bob", "/api/b", 200},
 			{"carol", "/admin/c", 403}, {"carol", "/api/c", 403},
 			{"", "/api/anonymous", 401},
+			// The areas without their trailing slash are the same areas.
+			{"bob", "/admin", 403}, {"", "/admin", 401}, {"carol", "/api", 403}, {"alice", "/api", 200},
 		}
 		for _, tt := range tests {
 			var h http.Header

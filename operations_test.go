@@ -158,7 +158,7 @@ func TestREADMEShowsTheFail2banFilter(t *testing.T) {
 	if i := strings.Index(conf, "[Definition]"); i >= 0 {
 		definition = conf[i:]
 	}
-	for _, b := range fencedBlocks(readFile(t, "README.md"), "ini") {
+	for _, b := range fencedBlocks(readFile(t, "docs/operations.md"), "ini") {
 		if strings.HasPrefix(b, "[Definition]") {
 			if b != definition {
 				t.Errorf("the README's filter differs from %s; the file has:\n%s", fail2banFilter, definition)
@@ -171,7 +171,7 @@ func TestREADMEShowsTheFail2banFilter(t *testing.T) {
 
 func TestREADMEAuditLogFeedsTheFail2banFilter(t *testing.T) {
 	re := fail2banFailRegexp(t, readFile(t, fail2banFilter))
-	recipe := readmeRecipe(t, "### Logs")
+	recipe := docRecipe(t, "docs/operations.md", "## A log file for logins")
 	const readmePath = "/var/log/caddy/jwt-audit.log"
 	if !strings.Contains(recipe, readmePath) {
 		t.Fatalf("the Logs recipe does not write %s:\n%s", readmePath, recipe)
@@ -209,7 +209,7 @@ func TestREADMEAuditLogFeedsTheFail2banFilter(t *testing.T) {
 }
 
 func TestREADMEAccessLogFilterKeepsTokensOut(t *testing.T) {
-	recipe := readmeRecipe(t, "### What you still own")
+	recipe := docRecipe(t, "SECURITY.md", "## What you still own")
 	const filterStart, filterEnd = "\t\tformat filter {\n", "\n\t\t}\n"
 	i := strings.Index(recipe, filterStart)
 	j := strings.Index(recipe[i+1:], filterEnd)
@@ -271,7 +271,7 @@ func TestREADMEAccessLogFilterKeepsTokensOut(t *testing.T) {
 }
 
 func TestREADMEMetricsSite(t *testing.T) {
-	recipe := readmeRecipe(t, "### Metrics")
+	recipe := docRecipe(t, "docs/operations.md", "## Metrics")
 	const readmeAddr = "http://127.0.0.1:9180"
 	if !strings.Contains(recipe, readmeAddr+" {") {
 		t.Fatalf("the Metrics recipe has no %s site:\n%s", readmeAddr, recipe)

@@ -23,7 +23,7 @@ func TestCORSRecipe(t *testing.T) {
 		fmt.Fprint(w, "orders")
 	}))
 	t.Cleanup(app.Close)
-	base := runREADMECaddyfile(t, readmeRecipe(t, "### Call the API from another origin (CORS)"), strings.TrimPrefix(app.URL, "http://"), "")
+	base := runREADMECaddyfile(t, docRecipe(t, "docs/recipes.md", "## Call the API from another origin (CORS)"), strings.TrimPrefix(app.URL, "http://"), "")
 
 	const appOrigin = "https://app.example.com"
 	preflight := func(origin string) http.Header {
