@@ -264,7 +264,7 @@ func (h *Auth) fail(w http.ResponseWriter, repl *caddy.Replacer, status int, cod
 	switch code {
 	case "":
 	case "insufficient_scope":
-		// The token is fine, its claims are not enough: SPEC §4 gives
+		// The token is fine, its claims are not enough: the client gets
 		// the code alone; the rule that failed is in the placeholder and
 		// the log, for the operator rather than the client.
 		challenge += `, error="` + code + `"`
@@ -289,8 +289,8 @@ func (h *Auth) authorize(id *identity) string {
 	return ""
 }
 
-// token finds the request's token in the sources SPEC §4 lists, in order,
-// the first present winning: the Authorization header, the backend's
+// token finds the request's token in its sources, in order, the first
+// present winning: the Authorization header, the backend's
 // cookie, from_header, from_query. It returns "" when there is none, and
 // an error only for a malformed or repeated Authorization header.
 func (h *Auth) token(r *http.Request) (string, error) {

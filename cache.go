@@ -1,3 +1,8 @@
+// The verified-token cache. It is written here rather than taken from a
+// general cache library because its entries must be compared by the whole
+// token, tied to the key set that verified them, bounded in bytes as well as
+// entries, and read without allocating on every request.
+
 package caddyjwt
 
 import (

@@ -1,3 +1,7 @@
+// The Caddyfile syntax of the global option and the three directives. Every
+// Caddyfile parse function sits in this one file, as in Caddy's own
+// modules, which is why it runs a little past the usual length.
+
 package caddyjwt
 
 import (

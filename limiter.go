@@ -1,3 +1,9 @@
+// The login limiter: failed logins per client in a sliding window. It is
+// written here rather than taken from golang.org/x/time/rate or
+// caddy-ratelimit because it must count failures only (known only after the
+// hash check), say when the oldest one leaves the window for Retry-After,
+// and live in Caddy's usage pool across reloads.
+
 package caddyjwt
 
 import (

@@ -55,7 +55,7 @@ type Login struct {
 
 	// Path of an html/template file that replaces the built-in login page.
 	// It gets the fields Action, Redirect, Error, Username and Backend (see
-	// the README). A template that does not parse is a configuration
+	// docs/jwt_login.md). A template that does not parse is a configuration
 	// error. Default: the built-in page.
 	Page string `json:"page,omitempty"`
 

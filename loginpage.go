@@ -14,7 +14,7 @@ var loginPageHTML string
 // defaultLoginPage is the page jwt_login serves on GET and HEAD.
 var defaultLoginPage = template.Must(template.New("login").Parse(loginPageHTML))
 
-// loginPageData are the fields a login page template can use. The README
+// loginPageData are the fields a login page template can use. docs/jwt_login.md
 // documents them for `page <file>`; renaming one breaks users' templates.
 type loginPageData struct {
 	// Action is the URL the form posts to: the login endpoint itself.
