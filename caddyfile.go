@@ -309,15 +309,24 @@ func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return login, nil
 }
 
-// UnmarshalCaddyfile reads jwt_login's syntax; see parseLogin.
-func (h *Login) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+// oneBackend reads the arguments of a directive that takes at most one
+// backend, and starts the record of its lines.
+func oneBackend(d *caddyfile.Dispenser) (string, *settingLines, error) {
 	d.Next() // consume directive name
-	h.lines = newSettingLines(d)
+	directive := d.Val()
+	lines := newSettingLines(d)
 	args := d.RemainingArgs()
 	if len(args) > 1 {
-		return d.Errf("jwt_login takes at most one backend, got %d", len(args))
+		return "", nil, d.Errf("%s takes at most one backend, got %d", directive, len(args))
 	}
-	h.Backend = optional(args, 0)
+	return optional(args, 0), lines, nil
+}
+
+// UnmarshalCaddyfile reads jwt_login's syntax; see parseLogin.
+func (h *Login) UnmarshalCaddyfile(d *caddyfile.Dispenser) (err error) {
+	if h.Backend, h.lines, err = oneBackend(d); err != nil {
+		return err
+	}
 	for d.NextBlock(0) {
 		setting := d.Val()
 		h.lines.add(setting, d)
@@ -373,14 +382,10 @@ func parseLogout(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 }
 
 // UnmarshalCaddyfile reads jwt_logout's syntax; see parseLogout.
-func (h *Logout) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume directive name
-	h.lines = newSettingLines(d)
-	args := d.RemainingArgs()
-	if len(args) > 1 {
-		return d.Errf("jwt_logout takes at most one backend, got %d", len(args))
+func (h *Logout) UnmarshalCaddyfile(d *caddyfile.Dispenser) (err error) {
+	if h.Backend, h.lines, err = oneBackend(d); err != nil {
+		return err
 	}
-	h.Backend = optional(args, 0)
 	for d.NextBlock(0) {
 		h.lines.add(d.Val(), d)
 		switch d.Val() {

@@ -89,25 +89,36 @@ func tableCells(row string) []string {
 	return append(cells, strings.TrimSpace(cur.String()))
 }
 
-// configFieldDefaults returns the default text of every JSON field of the
-// config types, keyed Type.json_name.
-func configFieldDefaults(t *testing.T) map[string]string {
+// parseSources parses the package's non-test Go files, with comments.
+func parseSources(t *testing.T) (*token.FileSet, []*ast.File) {
 	t.Helper()
-	files, err := filepath.Glob("*.go")
+	names, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fset := token.NewFileSet()
-	structs := map[string]*ast.StructType{}
-	var modules []string
-	for _, file := range files {
-		if strings.HasSuffix(file, "_test.go") {
+	var files []*ast.File
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
 		if err != nil {
 			t.Fatal(err)
 		}
+		files = append(files, f)
+	}
+	return fset, files
+}
+
+// configFieldDefaults returns the default text of every JSON field of the
+// config types, keyed Type.json_name.
+func configFieldDefaults(t *testing.T) map[string]string {
+	t.Helper()
+	_, files := parseSources(t)
+	structs := map[string]*ast.StructType{}
+	var modules []string
+	for _, f := range files {
 		for _, decl := range f.Decls {
 			switch d := decl.(type) {
 			case *ast.GenDecl:

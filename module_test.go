@@ -2,9 +2,6 @@ package caddyjwt
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -68,19 +65,8 @@ var undocumentedDefaults = map[string]bool{}
 // convention: the docs site (and a reader of `caddy adapt` output) learns
 // what a field does and what it is when left out from its doc comment.
 func TestEveryJSONFieldDocumentsItsDefault(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, file := range files {
-		if strings.HasSuffix(file, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
-		if err != nil {
-			t.Fatal(err)
-		}
+	fset, files := parseSources(t)
+	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			ts, ok := n.(*ast.TypeSpec)
 			if !ok || !ts.Name.IsExported() {
