@@ -113,7 +113,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if h.backends, err = h.validate(app); err != nil {
-		return err
+		return reportConfigError(ctx, err)
 	}
 	h.cookies = h.cookies[:0]
 	for _, b := range h.backends {

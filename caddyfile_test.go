@@ -3,10 +3,12 @@ package caddyjwt
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -838,5 +840,33 @@ func TestCaddyfileAndJSONReportARuleAlike(t *testing.T) {
 				t.Errorf("the Caddyfile and JSON paths disagree:\nCaddyfile: %v\nJSON:      %v\nwant the Caddyfile error to end %q", adaptErr, jsonErr, want)
 			}
 		})
+	}
+}
+
+// TestProvisionErrorIsLoggedFirstWithWhatToFix: Caddy reports a
+// provisioning error at the end of the chain of modules that loaded each
+// other; the jwt app also logs it alone, so the line starts with the
+// backend and the setting.
+func TestProvisionErrorIsLoggedFirstWithWhatToFix(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	missing := filepath.Join(t.TempDir(), "jwt.pem")
+	cfg := `{"admin":{"disabled":true},
+		"logging":{"logs":{"default":{"writer":{"output":"file","filename":` + strconv.Quote(logFile) + `},"encoder":{"format":"json"}}}},
+		"apps":{"jwt":{"backends":{"api":{"sign_key":{"file":` + strconv.Quote(missing) + `}}}},
+		"http":{"servers":{"srv0":{"listen":["127.0.0.1:0"],"routes":[{"handle":[{"handler":"jwt_auth"}]}]}}}}}`
+	var c caddy.Config
+	if err := caddy.StrictUnmarshalJSON([]byte(cfg), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&c); err == nil {
+		t.Fatal("config with a missing sign_key validated")
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"msg":"jwt backend \"api\": sign_key: `
+	if !strings.Contains(string(log), want) {
+		t.Errorf("no log line starts with the backend and setting (%s); the log:\n%s", want, log)
 	}
 }

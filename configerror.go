@@ -126,6 +126,14 @@ func (l *settingLines) locate(err error) error {
 	return fmt.Errorf("%s, at %s", msg, at)
 }
 
+// reportConfigError logs a configuration error found while provisioning,
+// and returns it. Caddy puts such an error at the end of a long chain of
+// the modules that loaded each other; the log line leads with what to fix.
+func reportConfigError(ctx caddy.Context, err error) error {
+	ctx.Logger().Error(err.Error())
+	return err
+}
+
 // argCountError says a setting has the wrong number of arguments. Caddy
 // replaces a {$VAR} of the Caddyfile before parsing, and an empty one
 // leaves no argument at all, so a missing value says so.

@@ -104,7 +104,7 @@ func (h *Login) Provision(ctx caddy.Context) error {
 	}
 	h.app = app
 	if h.backend, err = h.validate(app); err != nil {
-		return err
+		return reportConfigError(ctx, err)
 	}
 	if h.devices, err = newDeviceCookies(h.backend.name, h.backend.keys.signKey); err != nil {
 		return fmt.Errorf("jwt_login: %v", err)

@@ -54,7 +54,7 @@ func (h *Logout) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if h.backend, err = h.validate(app); err != nil {
-		return err
+		return reportConfigError(ctx, err)
 	}
 	if h.Redirect == "" {
 		h.Redirect = "/"

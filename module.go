@@ -79,7 +79,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.checking = new(atomic.Int32)
 	a.rateLimitedDelay = hashSlotWait
 	if err := a.validate(); err != nil {
-		return err
+		return reportConfigError(ctx, err)
 	}
 	share, _ := parseHashCPU(a.HashCPU)
 	if share > 0 {
@@ -92,7 +92,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("jwt backend %q: empty definition", name)
 		}
 		if err := b.provision(ctx, name); err != nil {
-			return err
+			return reportConfigError(ctx, err)
 		}
 	}
 	m, err := newMetrics(ctx.GetMetricsRegistry())
@@ -193,7 +193,7 @@ func (a *App) backend(name string) (string, *Backend, error) {
 func loadApp(ctx caddy.Context) (*App, error) {
 	app, err := ctx.App("jwt")
 	if err != nil {
-		return nil, fmt.Errorf("loading the jwt app: %v", err)
+		return nil, err // Caddy's error names the jwt app already
 	}
 	return app.(*App), nil
 }
