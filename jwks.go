@@ -1,22 +1,19 @@
+// The remote JWK Set keeps its own fetch and cache rather than a JWKS client
+// such as keyfunc or jwx, because the token cache and the kid lookup work on
+// its immutable snapshots and either library would add a module that Caddy
+// does not carry.
+
 package caddyjwt
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,14 +43,11 @@ type JWKS struct {
 	URL string `json:"url"`
 }
 
-// Limits of a remote key set (SPEC §4, "Remote key sets").
-const (
-	maxJWKSBytes = 1 << 20
-)
+// maxJWKSBytes is the largest JWK Set response read.
+const maxJWKSBytes = 1 << 20
 
 // jwksTiming holds the clock and the intervals of a remote key set. Each
-// set copies jwksDefaults when it is created, so tests can shorten them
-// without sleeping.
+// set has its own copy, which tests change instead of sleeping.
 type jwksTiming struct {
 	now            func() time.Time
 	cooldown       time.Duration // least time between two fetches for unknown kids
@@ -63,13 +57,15 @@ type jwksTiming struct {
 	timeout        time.Duration
 }
 
-var jwksDefaults = jwksTiming{
-	now:            time.Now,
-	cooldown:       10 * time.Second,
-	defaultRefresh: 5 * time.Minute,
-	minRefresh:     time.Minute,
-	maxRefresh:     24 * time.Hour,
-	timeout:        5 * time.Second,
+func defaultJWKSTiming() jwksTiming {
+	return jwksTiming{
+		now:            time.Now,
+		cooldown:       10 * time.Second,
+		defaultRefresh: 5 * time.Minute,
+		minRefresh:     time.Minute,
+		maxRefresh:     24 * time.Hour,
+		timeout:        5 * time.Second,
+	}
 }
 
 // checkJWKSURL allows https URLs, and http only to a loopback address.
@@ -127,7 +123,7 @@ func newRemoteKeySet(rawURL string, algs []string, logger *zap.Logger) *remoteKe
 		url:    rawURL,
 		algs:   algs,
 		logger: logger,
-		timing: jwksDefaults,
+		timing: defaultJWKSTiming(),
 		done:   make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -302,10 +298,10 @@ func (r *remoteKeySet) refresh() {
 	for {
 		r.mu.Lock()
 		wait := r.next
-		r.mu.Unlock()
 		if wait <= 0 {
 			wait = r.timing.minRefresh
 		}
+		r.mu.Unlock()
 		timer := time.NewTimer(wait)
 		select {
 		case <-r.ctx.Done():
@@ -328,20 +324,6 @@ func (r *remoteKeySet) stopRefresh() {
 			<-r.done
 		}
 	})
-}
-
-// jwk holds the members of a JSON Web Key this plugin reads.
-type jwk struct {
-	Kty    string   `json:"kty"`
-	Kid    string   `json:"kid"`
-	Use    string   `json:"use"`
-	KeyOps []string `json:"key_ops"`
-	Alg    string   `json:"alg"`
-	N      string   `json:"n"`
-	E      string   `json:"e"`
-	Crv    string   `json:"crv"`
-	X      string   `json:"x"`
-	Y      string   `json:"y"`
 }
 
 // parseJWKS reads a JWK Set. Keys it cannot use are left out, each with a
@@ -382,98 +364,4 @@ func parseJWKS(body []byte, algs []string) (snap *jwkSnapshot, skipped []string,
 		return nil, skipped, fmt.Errorf("no usable signature key among %d keys", len(set.Keys))
 	}
 	return snap, skipped, nil
-}
-
-// verificationKey turns a JWK into a key and the algorithms it may verify:
-// its own alg when it has one (and the backend allows it), else, when the
-// backend lists algorithms, those that fit the key.
-func (k jwk) verificationKey(algs []string) (verificationKey, error) {
-	if k.Use != "" && k.Use != "sig" {
-		return verificationKey{}, fmt.Errorf("use is %q", k.Use)
-	}
-	if k.KeyOps != nil && !slices.Contains(k.KeyOps, "verify") {
-		return verificationKey{}, errors.New("key_ops does not allow verify")
-	}
-	pub, err := k.publicKey()
-	if err != nil {
-		return verificationKey{}, err
-	}
-	if err := checkPublicKey(pub); err != nil {
-		return verificationKey{}, err
-	}
-	var use []string
-	switch {
-	case k.Alg != "":
-		if err := checkAlgorithm(k.Alg, pub); err != nil {
-			return verificationKey{}, err
-		}
-		if len(algs) > 0 && !slices.Contains(algs, k.Alg) {
-			return verificationKey{}, fmt.Errorf("alg %s is not among the backend's algorithms", k.Alg)
-		}
-		use = []string{k.Alg}
-	case len(algs) > 0:
-		for _, alg := range algs {
-			if checkAlgorithm(alg, pub) == nil {
-				use = append(use, alg)
-			}
-		}
-		if len(use) == 0 {
-			return verificationKey{}, fmt.Errorf("%s fits none of the backend's algorithms", describeKey(pub))
-		}
-	default:
-		return verificationKey{}, errors.New("no alg, and the backend sets no algorithm")
-	}
-	return verificationKey{kid: k.Kid, key: pub, algs: use}, nil
-}
-
-// publicKey decodes the key members of an RSA, EC or OKP (Ed25519) JWK.
-func (k jwk) publicKey() (crypto.PublicKey, error) {
-	b64 := base64.RawURLEncoding.DecodeString
-	switch k.Kty {
-	case "RSA":
-		n, err := b64(k.N)
-		if err != nil || len(n) == 0 {
-			return nil, errors.New("bad n")
-		}
-		e, err := b64(k.E)
-		if err != nil || len(e) == 0 || len(e) > 4 {
-			return nil, errors.New("bad e")
-		}
-		exp := new(big.Int).SetBytes(e)
-		if exp.Int64() < 3 || exp.Int64()%2 == 0 {
-			return nil, errors.New("bad e")
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp.Int64())}, nil
-	case "EC":
-		var curve elliptic.Curve
-		switch k.Crv {
-		case "P-256":
-			curve = elliptic.P256()
-		case "P-384":
-			curve = elliptic.P384()
-		case "P-521":
-			curve = elliptic.P521()
-		default:
-			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
-		}
-		size := (curve.Params().BitSize + 7) / 8
-		x, errX := b64(k.X)
-		y, errY := b64(k.Y)
-		if errX != nil || errY != nil || len(x) != size || len(y) != size {
-			return nil, errors.New("bad x or y")
-		}
-		point := make([]byte, 0, 1+2*size)
-		point = append(append(append(point, 4), x...), y...)
-		return ecdsa.ParseUncompressedPublicKey(curve, point)
-	case "OKP":
-		if k.Crv != "Ed25519" {
-			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
-		}
-		x, err := b64(k.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, errors.New("bad x")
-		}
-		return ed25519.PublicKey(x), nil
-	}
-	return nil, fmt.Errorf("unsupported kty %q", k.Kty)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,8 +18,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// jwksServer is a JWK Set endpoint on 127.0.0.1 whose answer a test can
-// change, and which counts the requests it gets.
+// jwksServer is a JWK Set endpoint whose answer a test can change, and
+// which counts the requests it gets: on 127.0.0.1 from newJWKSServer, or in
+// memory through handlerTransport.
 type jwksServer struct {
 	*httptest.Server
 	hits atomic.Int64
@@ -27,29 +29,46 @@ type jwksServer struct {
 	status       int
 	body         string
 	cacheControl string
-	delay        time.Duration
+	hang         bool          // answer nothing until the client gives up
+	quit         chan struct{} // ends a hang when the test ends
 }
 
 func newJWKSServer(t testing.TB, body string) *jwksServer {
 	t.Helper()
-	s := &jwksServer{status: 200, body: body}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		s.mu.Lock()
-		status, body, cc, delay := s.status, s.body, s.cacheControl, s.delay
-		s.mu.Unlock()
-		if delay > 0 {
-			time.Sleep(delay)
-		}
-		if cc != "" {
-			w.Header().Set("Cache-Control", cc)
-		}
-		w.Header().Set("Content-Type", "application/jwk-set+json")
-		w.WriteHeader(status)
-		fmt.Fprint(w, body)
-	}))
+	s := &jwksServer{status: 200, body: body, quit: make(chan struct{})}
+	s.Server = httptest.NewServer(s)
 	t.Cleanup(s.Close)
+	t.Cleanup(func() { close(s.quit) }) // runs before Close
 	return s
+}
+
+func (s *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.hits.Add(1)
+	s.mu.Lock()
+	status, body, cc, hang := s.status, s.body, s.cacheControl, s.hang
+	s.mu.Unlock()
+	if hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.quit:
+		}
+		return
+	}
+	if cc != "" {
+		w.Header().Set("Cache-Control", cc)
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}
+
+// handlerTransport answers a client's requests with a handler, in memory.
+type handlerTransport struct{ http.Handler }
+
+func (h handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result(), nil
 }
 
 // serve changes what the server answers.
@@ -70,25 +89,41 @@ func sigJWK(pub crypto.PublicKey, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: alg, Use: "sig"}
 }
 
-// fakeClock is the clock of the remote key sets in a test; only the
-// cooldown on unknown kids reads it.
+// fakeClock is a clock that moves only when a test says so.
 type fakeClock struct{ nanos atomic.Int64 }
 
 func (c *fakeClock) now() time.Time          { return time.Unix(0, c.nanos.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.nanos.Add(int64(d)) }
 
-// withJWKSTiming changes the timing that remote key sets made during the
-// test get, and returns the fake clock they read.
+// jwksClock gives the remote key set of a backend of the running Caddy a
+// fake clock, which only the cooldown on unknown kids reads, applies
+// change (if not nil) to the set's timing, and returns the clock. Call it
+// after startCaddy and before the first request.
+func jwksClock(t testing.TB, backend string, change func(*jwksTiming)) *fakeClock {
+	t.Helper()
+	b := runningJWTApp(t).Backends[backend]
+	if b == nil || b.keys == nil || b.keys.remote == nil {
+		t.Fatalf("backend %q has no JWK Set", backend)
+	}
+	clock := new(fakeClock)
+	clock.nanos.Store(time.Now().UnixNano())
+	r := b.keys.remote
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timing.now = clock.now
+	if change != nil {
+		change(&r.timing)
+	}
+	return clock
+}
+
+// withJWKSTiming is what tests called before startCaddy when the timing
+// was a package global; it now changes nothing, and the clock it returns
+// is read by no key set. Remove it once its callers use jwksClock.
 func withJWKSTiming(t testing.TB, change func(*jwksTiming)) *fakeClock {
 	t.Helper()
 	clock := new(fakeClock)
-	clock.nanos.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	saved := jwksDefaults
-	jwksDefaults.now = clock.now
-	if change != nil {
-		change(&jwksDefaults)
-	}
-	t.Cleanup(func() { jwksDefaults = saved })
+	clock.nanos.Store(time.Now().UnixNano())
 	return clock
 }
 
@@ -127,9 +162,9 @@ func apiStatus(t testing.TB, base, token string) (int, string) {
 
 func TestJWKSRotationIsPickedUpOnUnknownKid(t *testing.T) {
 	k := testKeys(t)
-	clock := withJWKSTiming(t, nil)
 	srv := newJWKSServer(t, jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256")))
 	base := startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite)
+	clock := jwksClock(t, "idp", nil)
 	if n := srv.hits.Load(); n != 1 {
 		t.Fatalf("%d fetches at provision, want 1", n)
 	}
@@ -178,9 +213,9 @@ func TestJWKSRotationIsPickedUpOnUnknownKid(t *testing.T) {
 
 func TestJWKSCooldownHoldsUnderAFloodOfUnknownKids(t *testing.T) {
 	k := testKeys(t)
-	clock := withJWKSTiming(t, nil)
 	srv := newJWKSServer(t, jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256")))
 	base := startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite)
+	clock := jwksClock(t, "idp", nil)
 
 	// Forged tokens, each with its own unknown kid.
 	forged := make([]string, 200)
@@ -247,10 +282,10 @@ func TestJWKSCooldownHoldsUnderAFloodOfUnknownKids(t *testing.T) {
 
 func TestJWKSKeepsTheLastGoodSet(t *testing.T) {
 	k := testKeys(t)
-	clock := withJWKSTiming(t, func(tm *jwksTiming) { tm.timeout = 300 * time.Millisecond })
 	good := jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256"))
 	srv := newJWKSServer(t, good)
 	base := startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite)
+	clock := jwksClock(t, "idp", func(tm *jwksTiming) { tm.timeout = time.Second })
 	tokA := signToken(t, "ES256", k.p256, map[string]any{"kid": "a"}, idpClaims("alice"))
 	tokC := signToken(t, "EdDSA", k.ed, map[string]any{"kid": "c"}, idpClaims("carol"))
 	setC := jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256"), sigJWK(k.ed.Public(), "c", "EdDSA"))
@@ -266,22 +301,22 @@ func TestJWKSKeepsTheLastGoodSet(t *testing.T) {
 		name   string
 		status int
 		body   string
-		delay  time.Duration
+		hang   bool
 		wantC  int // status of the token with kid c afterwards
 	}{
-		{"server error", 500, setC, 0, 401},
-		{"HTML instead of JSON", 200, "<html>maintenance</html>", 0, 401},
-		{"truncated JSON", 200, setC[:len(setC)/2], 0, 401},
-		{"an empty set", 200, `{"keys":[]}`, 0, 401},
-		{"a set of only a symmetric key", 200, oct, 0, 401},
-		{"a set one byte over 1 MiB", 200, padded(maxJWKSBytes + 1), 0, 401},
-		{"an answer slower than the timeout", 200, setC, time.Second, 401},
-		{"a set of exactly 1 MiB is good again", 200, padded(maxJWKSBytes), 0, 200},
+		{"server error", 500, setC, false, 401},
+		{"HTML instead of JSON", 200, "<html>maintenance</html>", false, 401},
+		{"truncated JSON", 200, setC[:len(setC)/2], false, 401},
+		{"an empty set", 200, `{"keys":[]}`, false, 401},
+		{"a set of only a symmetric key", 200, oct, false, 401},
+		{"a set one byte over 1 MiB", 200, padded(maxJWKSBytes + 1), false, 401},
+		{"no answer within the timeout", 200, setC, true, 401},
+		{"a set of exactly 1 MiB is good again", 200, padded(maxJWKSBytes), false, 200},
 	}
 	for i, step := range steps {
 		srv.serve(step.status, step.body)
 		srv.mu.Lock()
-		srv.delay = step.delay
+		srv.hang = step.hang
 		srv.mu.Unlock()
 		clock.advance(10 * time.Second)
 		// kid c is unknown, so this request fetches the set again.
@@ -299,10 +334,10 @@ func TestJWKSKeepsTheLastGoodSet(t *testing.T) {
 
 func TestJWKSFetchFailureAtStartIsNotFatal(t *testing.T) {
 	k := testKeys(t)
-	clock := withJWKSTiming(t, nil)
 	srv := newJWKSServer(t, "")
 	srv.serve(503, "down")
 	base := startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite) // startCaddy fails the test if loading fails
+	clock := jwksClock(t, "idp", nil)
 	tokA := signToken(t, "ES256", k.p256, map[string]any{"kid": "a"}, idpClaims("alice"))
 	noKid := signToken(t, "ES256", k.p256, nil, idpClaims("alice"))
 	// The first token tries a fetch at once (the provider is still down).
@@ -334,49 +369,89 @@ func TestJWKSFetchFailureAtStartIsNotFatal(t *testing.T) {
 // and stops when Caddy stops.
 func TestJWKSRefresherRunsAndStops(t *testing.T) {
 	k := testKeys(t)
-	withJWKSTiming(t, func(tm *jwksTiming) {
-		tm.minRefresh, tm.defaultRefresh, tm.maxRefresh = 20*time.Millisecond, time.Hour, time.Hour
+	setA := jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256"))
+	setB := jwkSet(t, sigJWK(k.ed.Public(), "b", "EdDSA"))
+
+	// In a synctest bubble, time moves only when every goroutine waits, so
+	// each refresh is seen at the exact instant it is due.
+	t.Run("refreshes as max-age says", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			steps := []struct {
+				name         string
+				status       int
+				body         string
+				cacheControl string
+				next         time.Duration // until the following fetch
+			}{
+				{"max-age=0 is raised to the minimum", 200, setA, "public, max-age=0", time.Minute},
+				{"a key published after start", 200, setB, "max-age=7200", 2 * time.Hour},
+				{"max-age over a day is cut to a day", 200, setB, "max-age=999999", 24 * time.Hour},
+				{"without max-age, the default", 200, setB, "no-cache", 5 * time.Minute},
+				{"after a failed fetch, the minimum", 500, "down", "", time.Minute},
+				{"back to normal", 200, setB, "", 5 * time.Minute},
+			}
+			srv := &jwksServer{}
+			serve := func(i int) {
+				srv.mu.Lock()
+				defer srv.mu.Unlock()
+				srv.status, srv.body, srv.cacheControl = steps[i].status, steps[i].body, steps[i].cacheControl
+			}
+			r := newRemoteKeySet("https://idp.example/jwks", nil, zap.NewNop())
+			r.client.Transport = handlerTransport{srv}
+			serve(0)
+			if err := r.fetch(); err != nil {
+				t.Fatal(err)
+			}
+			r.run()
+			defer r.stopRefresh()
+			for i, step := range steps {
+				// From the second step on, the set with key b is current,
+				// kept through the failed fetch.
+				if got := r.current.Load().find("b", "EdDSA") != nil; got != (i >= 1) {
+					t.Fatalf("%s: key b in the set: %v", step.name, got)
+				}
+				hits := srv.hits.Load()
+				time.Sleep(step.next - time.Nanosecond)
+				synctest.Wait()
+				if n := srv.hits.Load(); n != hits {
+					t.Fatalf("%s: fetched before %s", step.name, step.next)
+				}
+				if i+1 < len(steps) {
+					serve(i + 1)
+				}
+				time.Sleep(time.Nanosecond)
+				synctest.Wait()
+				if n := srv.hits.Load(); n != hits+1 {
+					t.Fatalf("%s: %d fetches at %s, want 1", step.name, n-hits, step.next)
+				}
+			}
+		})
 	})
-	srv := newJWKSServer(t, jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256")))
-	srv.mu.Lock()
-	srv.cacheControl = "public, max-age=0" // bounded up to minRefresh
-	srv.mu.Unlock()
-	base := startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite)
 
-	// Use up the fetch for unknown kids: the fake clock never moves, so
-	// from here on only the refresher can fetch.
-	tokB := signToken(t, "EdDSA", k.ed, map[string]any{"kid": "b"}, idpClaims("bob"))
-	if status, _ := apiStatus(t, base, tokB); status != 401 {
-		t.Fatalf("kid b before it is published: %d", status)
-	}
-	srv.serve(200, jwkSet(t, sigJWK(k.ed.Public(), "b", "EdDSA")))
-	from := srv.hits.Load()
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.hits.Load() < from+3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d fetches in 5 s with a 20 ms refresh", srv.hits.Load())
+	t.Run("stops when Caddy stops", func(t *testing.T) {
+		srv := newJWKSServer(t, setA)
+		startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite)
+		r := runningJWTApp(t).Backends["idp"].keys.remote
+		select {
+		case <-r.done:
+			t.Fatal("the refresher is not running")
+		default:
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if status, challenge := apiStatus(t, base, tokB); status != 200 {
-		t.Fatalf("key published after start: %d %s", status, challenge)
-	}
-
-	if err := caddy.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := srv.hits.Load()
-	time.Sleep(150 * time.Millisecond)
-	if n := srv.hits.Load(); n != stopped {
-		t.Fatalf("%d fetches after Caddy stopped", n-stopped)
-	}
+		if err := caddy.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-r.done:
+		default:
+			t.Fatal("the refresher still runs after Caddy stopped")
+		}
+	})
 }
 
 // TestJWKSKeyUse: which published keys verify which tokens, on a backend
 // without algorithm (each key's alg decides) and on one that lists two.
 func TestJWKSKeyUse(t *testing.T) {
 	k := testKeys(t)
-	withJWKSTiming(t, nil)
 	encJWK := sigJWK(k.rsaOther.Public(), "enc", "RS256")
 	encJWK.Use = "enc"
 	opsJWK := map[string]any{"kty": "EC", "crv": "P-256", "kid": "ops", "alg": "ES256", "key_ops": []string{"encrypt"}}
@@ -415,6 +490,8 @@ func TestJWKSKeyUse(t *testing.T) {
 	jwt_auth /auto auto
 	jwt_auth /multi multi
 	respond "reached {http.auth.user.id}"`)
+	jwksClock(t, "auto", nil)
+	jwksClock(t, "multi", nil)
 
 	claims := validClaims("alice", nil)
 	tests := []struct {
@@ -537,23 +614,19 @@ func TestJWKSRedirectFollowsTheURLRule(t *testing.T) {
 
 // TestRemoteKeySetStopsWithoutStart: Cleanup after a provision that never
 // started the refresher (caddy validate) neither blocks nor starts it later.
+// In the bubble, a stopRefresh that blocks is a deadlock synctest reports,
+// and synctest.Wait lets a refresher started by mistake run to its end.
 func TestRemoteKeySetStopsWithoutStart(t *testing.T) {
-	r := newRemoteKeySet("https://127.0.0.1:1/jwks", nil, zap.NewNop())
-	done := make(chan struct{})
-	go func() {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRemoteKeySet("https://127.0.0.1:1/jwks", nil, zap.NewNop())
 		r.stopRefresh()
 		r.stopRefresh()
 		r.run() // too late: must not start
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("stopRefresh blocked")
-	}
-	select {
-	case <-r.done:
-		t.Fatal("the refresher ran after stop")
-	case <-time.After(20 * time.Millisecond):
-	}
+		synctest.Wait()
+		select {
+		case <-r.done:
+			t.Fatal("the refresher ran after stop")
+		default:
+		}
+	})
 }

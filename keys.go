@@ -245,7 +245,7 @@ func (ks *keySet) setSigner(alg string, key crypto.Signer, kid string) error {
 	}
 	if kid == "" {
 		var err error
-		if kid, err = thumbprint(key.Public()); err != nil {
+		if kid, err = jwkThumbprint(key.Public()); err != nil {
 			return err
 		}
 	}
@@ -268,7 +268,7 @@ func (ks *keySet) addPublic(pub crypto.PublicKey, kid string, algs []string) err
 	}
 	if kid == "" {
 		var err error
-		if kid, err = thumbprint(pub); err != nil {
+		if kid, err = jwkThumbprint(pub); err != nil {
 			return err
 		}
 	}
