@@ -112,6 +112,7 @@ type Backend struct {
 	parser   *jwt.Parser
 	users    *userStore
 	lifetime time.Duration
+	leeway   time.Duration
 	logger   *zap.Logger
 	metrics  *backendMetrics
 
@@ -119,6 +120,11 @@ type Backend struct {
 	// timeValidator checks a cached token's exp, nbf and iat again, with
 	// the same options, so that both decide alike.
 	claimsValidator, timeValidator *jwt.Validator
+	// revs are the revocations of the app's store, which every token
+	// this backend verifies is checked against.
+	revs *revocations
+	// store is the app's store, for revoking.
+	store store
 	// cache holds the tokens this backend verified; it lives and dies with
 	// this provisioned backend, so a config reload starts it empty.
 	cache *tokenCache
@@ -266,9 +272,9 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	if b.Lifetime != nil {
 		b.lifetime = time.Duration(*b.Lifetime)
 	}
-	leeway := defaultLeeway
+	b.leeway = defaultLeeway
 	if b.Leeway != nil {
-		leeway = time.Duration(*b.Leeway)
+		b.leeway = time.Duration(*b.Leeway)
 	}
 	if b.UserClaim == "" {
 		b.UserClaim = defaultUserClaim
@@ -310,7 +316,7 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	timeOpts := []jwt.ParserOption{
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(b.leeway),
 		jwt.WithTimeFunc(b.clock),
 	}
 	claimsOpts := slices.Clip(timeOpts)

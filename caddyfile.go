@@ -36,6 +36,7 @@ func init() {
 //
 //	jwt {
 //		hash_cpu <percent>|off
+//		store memory | redis <url>
 //		backend <name> {
 //			secret     <value> [<kid>]
 //			sign_key   <pem-file> [<kid>]
@@ -104,8 +105,23 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Err("jwt: hash_cpu: want one value: a percentage of the CPUs such as 5%, or off")
 			}
 			app.HashCPU = v
+		case "store":
+			lines.add("store", d)
+			args := d.RemainingArgs()
+			switch {
+			case app.Store != nil:
+				return nil, d.Err("jwt: store: set only once")
+			case len(args) == 1 && args[0] == "memory":
+				app.Store = &Store{Type: "memory"}
+			case len(args) == 2 && args[0] == "redis":
+				app.Store = &Store{Type: "redis", URL: args[1]}
+			case len(args) == 1 && args[0] == "redis":
+				return nil, d.Err("jwt: store: redis needs a URL; if it is written as {$NAME}, that environment variable is empty or unset")
+			default:
+				return nil, d.Err("jwt: store: want memory, or redis <url>")
+			}
 		default:
-			return nil, d.Errf("jwt: unrecognized option %q (expected backend or hash_cpu)", d.Val())
+			return nil, d.Errf("jwt: unrecognized option %q (expected backend, hash_cpu or store)", d.Val())
 		}
 	}
 	if err := app.validate(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
@@ -21,7 +22,10 @@ import (
 type identity struct {
 	backend string
 	userID  string
-	claims  jwt.MapClaims
+	// jti is the token's id, by which it can be revoked; "" when it has
+	// none.
+	jti    string
+	claims jwt.MapClaims
 	// times are the claims checked against the clock on every request.
 	times tokenTimes
 	// The placeholder values, boxed once: the user ID and the backend
@@ -33,6 +37,9 @@ type identity struct {
 	values                    map[string]any
 	// replacer is id.replace, bound once for Replacer.Map.
 	replacer caddy.ReplacerFunc
+	// notRevokedAt is the generation of the revocations at which the
+	// token was last found not revoked (see revocations.revoked).
+	notRevokedAt atomic.Uint64
 }
 
 // render prepares the claims' placeholder values; run it once, with

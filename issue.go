@@ -27,7 +27,13 @@ func (b *Backend) Issue(a *account) (string, int64, error) {
 		claims[b.UserClaim] = a.name
 	}
 	claims["sub"] = a.name
-	claims["iat"] = now.Unix()
+	// Revoking a user revokes the tokens issued up to that second; a token
+	// issued within it must outlive the revocation.
+	iat := now.Unix()
+	if at := b.revs.userRevokedAt(b.name, claimString(claims[b.UserClaim])); at >= iat {
+		iat = at + 1
+	}
+	claims["iat"] = iat
 	claims["exp"] = now.Add(b.lifetime).Unix()
 	claims["jti"] = base64.RawURLEncoding.EncodeToString(jti[:])
 	if b.Issuer != "" {

@@ -130,6 +130,7 @@ func (h *Login) Provision(ctx caddy.Context) error {
 		// Shared by the backend's logins with the same limit, and kept
 		// across reloads, so neither gives a client fresh attempts.
 		h.limits = loadLoginLimits(h.backend.name, rl.Count, time.Duration(rl.Window))
+		h.limits.shared = app.store.counter()
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package caddyjwt
 
 import (
+	"context"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -29,10 +31,13 @@ const (
 //     and per user, userSuccessFactor times.
 //
 // Each is a limiter taken from the pool, so that reloads and several login
-// routes of a backend share its counts.
+// routes of a backend share its counts. With a shared store, failed logins
+// per client are also counted for every instance of the cluster.
 type loginLimits struct {
 	fails, networks, successes, users *limiter
 	keys                              []limiterKey
+	// shared counts across instances; nil without a shared store.
+	shared sharedCounter
 }
 
 // loadLoginLimits takes the limiters of a backend's rate limit from the
@@ -75,6 +80,10 @@ type admission struct {
 	fails, succeeds []count
 	// user is where a success of the user is counted; see admitUser.
 	user count
+	// shared is the failure counted in the shared store, if any.
+	shared        sharedCounter
+	sharedKey     string
+	sharedCounted string
 }
 
 // admit counts a login from ip, or from the device with id deviceID when
@@ -91,14 +100,29 @@ func (ls *loginLimits) admit(ip, deviceID string, now time.Time) (adm admission,
 	adm.fails = append(adm.fails, count{ls.fails, client})
 	adm.succeeds = []count{{ls.successes, client}}
 	var taken []count
+	undo := func() {
+		for _, t := range taken {
+			t.l.undo(t.key, now)
+		}
+	}
 	for _, c := range append(adm.succeeds, adm.fails...) {
 		if wait = c.l.attempt(c.key, now); wait > 0 {
-			for _, t := range taken {
-				t.l.undo(t.key, now)
-			}
+			undo()
 			return admission{}, wait, c
 		}
 		taken = append(taken, c)
+	}
+	if ls.shared != nil {
+		// The cluster's count of this client's failures. A store that
+		// cannot answer leaves the login to this instance's limits.
+		k := ls.keys[0]
+		key := k.backend + ":limit:" + strconv.FormatInt(k.window.Milliseconds(), 10) + ":" + client
+		w, id, err := ls.shared.attempt(context.Background(), key, k.max, k.window, now)
+		if err == nil && w > 0 {
+			undo()
+			return admission{}, w, count{ls.fails, client}
+		}
+		adm.shared, adm.sharedKey, adm.sharedCounted = ls.shared, key, id
 	}
 	return adm, 0, count{}
 }
@@ -133,6 +157,9 @@ func (adm admission) settle(o outcome) {
 	}
 	if o != failed {
 		undo(adm.fails)
+		if adm.sharedCounted != "" {
+			adm.shared.undo(context.Background(), adm.sharedKey, adm.sharedCounted)
+		}
 	}
 	if o != succeeded {
 		undo(adm.succeeds)

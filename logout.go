@@ -22,8 +22,10 @@ func init() {
 // is refused with 403, as jwt_login refuses such a login, and clears
 // nothing.
 //
-// A JWT stays valid until it expires: logging out forgets the token in the
-// browser, it does not revoke it. Keep lifetimes short.
+// Logging out also revokes the tokens the request carries (the cookie and
+// an `Authorization: Bearer` token) by their jti, until they expire, in the
+// app's store: jwt_auth refuses them from then on, on every instance that
+// shares the store.
 type Logout struct {
 	// The backend whose cookie is cleared. May be left empty when exactly
 	// one backend is defined. Default: the only backend.
@@ -93,6 +95,7 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		}
 		return writeJSON(w, http.StatusForbidden, errorBody{"invalid_request", "cross-site logout refused"})
 	}
+	h.revokePresented(r)
 	c := h.backend.Cookie
 	if c == nil {
 		// Bearer tokens live in the client; there is nothing to clear.
@@ -110,6 +113,32 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// revokePresented revokes the tokens the request carries, in the
+// Authorization header and the backend's cookie, until they expire. Only a
+// token that verifies for the backend is revoked, so that nobody can
+// revoke a token id they made up.
+func (h *Logout) revokePresented(r *http.Request) {
+	var raws []string
+	if raw, err := bearerToken(r.Header); err == nil && raw != "" {
+		raws = append(raws, raw)
+	}
+	if c := h.backend.Cookie; c != nil {
+		if ck, err := r.Cookie(c.Name); err == nil && ck.Value != "" {
+			raws = append(raws, ck.Value)
+		}
+	}
+	for _, raw := range raws {
+		id, err := h.backend.Verify(raw)
+		if err != nil || id.jti == "" {
+			continue // not ours, already revoked, or revocable by user only
+		}
+		h.backend.store.revoke(revocation{Backend: h.backend.name, JTI: id.jti, Until: id.times.expires().Unix()})
+		if ce := h.logger.Check(zapcore.InfoLevel, "token revoked"); ce != nil {
+			ce.Write(zap.String("backend", h.backend.name), zap.String("user", id.userID), zap.String("jti", id.jti), zap.String("by", "logout"))
+		}
+	}
 }
 
 // Interface guards

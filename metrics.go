@@ -31,7 +31,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Namespace: "caddy",
 			Subsystem: "jwt",
 			Name:      "auth_total",
-			Help:      "Requests decided by jwt_auth, by backend and result (ok, no_token, invalid, expired, forbidden, bad_request).",
+			Help:      "Requests decided by jwt_auth, by backend and result (ok, no_token, invalid, expired, revoked, forbidden, bad_request).",
 		}, labels),
 	}
 	if reg == nil {
@@ -67,8 +67,8 @@ func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*p
 //     unknown or disabled user), rate_limited (429), busy (503: no hash
 //     slot), invalid_request (a request refused before any password check);
 //   - caddy_jwt_auth_total: ok, no_token, invalid (any bad token but an
-//     expired one), expired, forbidden (a require line failed), bad_request
-//     (a malformed or repeated Authorization header).
+//     expired or revoked one), expired, revoked, forbidden (a require line
+//     failed), bad_request (a malformed or repeated Authorization header).
 //
 // They are resolved once at provision, so that counting on the request path
 // is one atomic add, and created there, so that every series is exported at
@@ -76,7 +76,7 @@ func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*p
 type backendMetrics struct {
 	loginSuccess, loginBadCredentials, loginRateLimited, loginBusy, loginInvalidRequest prometheus.Counter
 
-	authOK, authNoToken, authInvalid, authExpired, authForbidden, authBadRequest prometheus.Counter
+	authOK, authNoToken, authInvalid, authExpired, authRevoked, authForbidden, authBadRequest prometheus.Counter
 }
 
 // forBackend resolves the counters of the backend named name.
@@ -94,6 +94,7 @@ func (m *metrics) forBackend(name string) *backendMetrics {
 		authNoToken:    auth("no_token"),
 		authInvalid:    auth("invalid"),
 		authExpired:    auth("expired"),
+		authRevoked:    auth("revoked"),
 		authForbidden:  auth("forbidden"),
 		authBadRequest: auth("bad_request"),
 	}
@@ -102,9 +103,39 @@ func (m *metrics) forBackend(name string) *backendMetrics {
 // countRejected counts a token jwt_auth refused, telling an expired token
 // from any other bad one.
 func (m *backendMetrics) countRejected(reason error) {
-	if reason == errTokenExpired {
+	switch reason {
+	case errTokenExpired:
 		m.authExpired.Inc()
-		return
+	case errTokenRevoked:
+		m.authRevoked.Inc()
+	default:
+		m.authInvalid.Inc()
 	}
-	m.authInvalid.Inc()
+}
+
+// registerStoreGauge exports caddy_jwt_store_up: 1 while the store is
+// reachable, 0 while it is not. It reads the store when scraped, so it is
+// current however the store's state changed.
+func registerStoreGauge(reg prometheus.Registerer, s store) error {
+	if reg == nil {
+		return nil
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   "caddy",
+		Subsystem:   "jwt",
+		Name:        "store_up",
+		Help:        "Whether the jwt app's store is reachable (1) or not (0).",
+		ConstLabels: prometheus.Labels{"store": s.kind()},
+	}, func() float64 {
+		if s.up() {
+			return 1
+		}
+		return 0
+	})
+	err := reg.Register(g)
+	var dup prometheus.AlreadyRegisteredError
+	if errors.As(err, &dup) {
+		return nil
+	}
+	return err
 }

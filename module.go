@@ -38,6 +38,15 @@ type App struct {
 	// 1 s gets 503. Default: `5%`.
 	HashCPU string `json:"hash_cpu,omitempty"`
 
+	// Where revocations, and with Redis the login limits, are kept.
+	// Default: memory, saved to Caddy's storage.
+	Store *Store `json:"store,omitempty"`
+
+	// store is the Store in use, taken from the stores pool under
+	// storeKey.
+	store    store
+	storeKey string
+
 	// hashSlots caps concurrent password hash checks across every login
 	// endpoint, and hashBudget the CPU time they take over time, so a
 	// flood of logins cannot take the cores from everything else.
@@ -69,7 +78,7 @@ func (a *App) validate() error {
 	if _, err := parseHashCPU(a.HashCPU); err != nil {
 		return settingError("jwt", "hash_cpu", "%v", err)
 	}
-	return nil
+	return a.Store.validate()
 }
 
 // Provision sets up every backend and its metrics.
@@ -95,12 +104,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return reportConfigError(ctx, err)
 		}
 	}
+	// A Redis that is down is not a configuration error: the store
+	// retries it, and works from its local copy meanwhile.
+	var err error
+	if a.store, a.storeKey, err = loadStore(ctx, a.Store, ctx.Logger()); err != nil {
+		return reportConfigError(ctx, err)
+	}
+	for _, b := range a.Backends {
+		b.store, b.revs = a.store, a.store.revocations()
+	}
 	m, err := newMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("jwt: registering metrics: %v", err)
 	}
 	for name, b := range a.Backends {
 		b.metrics = m.forBackend(name)
+	}
+	if err := registerStoreGauge(ctx.GetMetricsRegistry(), a.store); err != nil {
+		return fmt.Errorf("jwt: registering metrics: %v", err)
 	}
 	return nil
 }
@@ -123,8 +144,18 @@ func (a *App) Stop() error {
 
 // Cleanup implements caddy.CleanerUpper. A config that was provisioned
 // but never started (caddy validate, a failed reload) still made its
-// remote key sets; make sure nothing of it keeps running.
-func (a *App) Cleanup() error { return a.Stop() }
+// remote key sets; make sure nothing of it keeps running. The store goes
+// back to the pool, which keeps it for the config that follows.
+func (a *App) Cleanup() error {
+	err := a.Stop()
+	if a.storeKey != "" {
+		if _, derr := stores.Delete(a.storeKey); derr != nil && err == nil {
+			err = derr
+		}
+		a.storeKey = ""
+	}
+	return err
+}
 
 // remoteKeySets lists the remote key sets of the backends.
 func (a *App) remoteKeySets() []*remoteKeySet {

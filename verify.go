@@ -39,6 +39,9 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 	slot := b.cache.slot(raw)
 	if id := b.cache.get(slot, raw, keys); id != nil {
 		if b.timeValidator.Validate(&id.times) == nil {
+			if b.revs.revoked(id) {
+				return nil, errTokenRevoked
+			}
 			return id, nil
 		}
 		// Expired or not yet valid by the clock: verify it from scratch,
@@ -50,6 +53,9 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 		return nil, err
 	}
 	b.cache.put(slot, raw, id, keys)
+	if b.revs.revoked(id) {
+		return nil, errTokenRevoked
+	}
 	return id, nil
 }
 
@@ -112,6 +118,7 @@ func (b *Backend) verify(raw string) (*identity, error) {
 	if id.userID == "" {
 		return nil, b.userClaimMissing
 	}
+	id.jti, _ = claims["jti"].(string)
 	id.replacer = id.replace
 	return id, nil
 }

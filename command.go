@@ -1,0 +1,70 @@
+// The `caddy jwt` command: revoking through a running Caddy's admin API,
+// as `caddy reload` changes its config.
+
+package caddyjwt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "jwt",
+		Usage: "revoke --backend <name> (--jti <id> | --user <id>) [--address <admin>]",
+		Short: "Revokes tokens of the jwt app on a running Caddy",
+		Long: `
+Revokes tokens on a running Caddy through its admin API (POST /jwt/revoke):
+one token by its jti, or every token of a user issued up to now. Every
+instance sharing the jwt app's store refuses them within a second.
+
+The admin endpoint is --address, or the one of --config, or localhost:2019.`,
+		CobraFunc: func(cmd *cobra.Command) {
+			revoke := &cobra.Command{
+				Use:   "revoke --backend <name> (--jti <id> | --user <id>) [--address <admin>]",
+				Short: "Revokes one token, or every token of a user",
+				Args:  cobra.NoArgs,
+				RunE:  runRevoke,
+			}
+			revoke.Flags().String("backend", "", "the jwt backend the tokens belong to")
+			revoke.Flags().String("jti", "", "the id (jti) of the token to revoke")
+			revoke.Flags().String("user", "", "the user whose tokens to revoke")
+			revoke.Flags().String("address", "", "the admin API's address")
+			revoke.Flags().StringP("config", "c", "", "a config file to find the admin address in")
+			revoke.Flags().StringP("adapter", "a", "", "the adapter of that config file")
+			cmd.AddCommand(revoke)
+		},
+	})
+}
+
+func runRevoke(cmd *cobra.Command, _ []string) error {
+	flag := func(name string) string { v, _ := cmd.Flags().GetString(name); return v }
+	body, err := json.Marshal(revokeRequest{Backend: flag("backend"), JTI: flag("jti"), User: flag("user")})
+	if err != nil {
+		return err
+	}
+	if _, err := parseRevokeRequest(body); err != nil {
+		return errors.New("give --backend and exactly one of --jti and --user")
+	}
+	addr, err := caddycmd.DetermineAdminAPIAddress(flag("address"), nil, flag("config"), flag("adapter"))
+	if err != nil {
+		return fmt.Errorf("finding the admin API: %v", err)
+	}
+	headers := http.Header{"Content-Type": {"application/json"}}
+	resp, err := caddycmd.AdminAPIRequest(addr, http.MethodPost, "/jwt/revoke", headers, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, maxAdminBody))
+	_, _ = os.Stdout.Write(out)
+	return nil
+}
