@@ -25,10 +25,11 @@ import (
 // TestAttacks is the attack table: RFC 8725's threats and jwt_tool's attack
 // modes (-X a: alg none, n: null signature, b: blank password, k: key
 // confusion, i: inline jwk, s: spoofed jku/x5u; kid tampering with -I -hc
-// kid), the psychic signature of CVE-2022-21449, and the request-level
-// abuses SPEC.md §4 names. One real Caddy serves a backend of each kind on its own path;
-// every row must be refused with the status and error_description SPEC.md
-// gives, and the protected handler's marker must never appear.
+// kid), the psychic signature of CVE-2022-21449, and abuses of the request
+// itself (oversized tokens, repeated or malformed Authorization headers).
+// One real Caddy serves a backend of each kind on its own path; every row
+// must be refused with its status and error_description, and the protected
+// handler's marker must never appear.
 func TestAttacks(t *testing.T) {
 	const marker = "PROTECTED-CONTENT"
 	k := testKeys(t)
@@ -110,9 +111,8 @@ func TestAttacks(t *testing.T) {
 	for backend, tok := range good {
 		controls = append(controls, control{"genuine token of " + backend, "/" + backend, tok})
 	}
-	// `typ` is not checked, by decision: SPEC.md does not require it, RFC
-	// 7519 §5.1 makes it optional, and issuers write "JWT", "at+jwt" (RFC
-	// 9068) or nothing. Explicit typing (RFC 8725 §3.11) only prevents
+	// `typ` is not checked, by decision: RFC 7519 §5.1 makes it optional,
+	// and issuers write "JWT", "at+jwt" (RFC 9068) or nothing. Explicit typing (RFC 8725 §3.11) only prevents
 	// cross-JWT confusion when every issuer of a key uses it; iss and aud
 	// are this plugin's defence there (the strict rows below).
 	for _, typ := range []string{"", "at+jwt", "JOSE", "something-else"} {
@@ -311,7 +311,8 @@ func TestAttacks(t *testing.T) {
 		{"no aud", "/strict", bearer(hs256(t, testSecret, withStrict(map[string]any{"aud": nil}))), 401, "token has no aud"},
 		{"token of a backend sharing the secret but not the issuer", "/strict", bearer(good["hs"]), 401, "token has no iss"},
 
-		// Size (SPEC.md §4: at most 8 KiB).
+		// Size: at most 8 KiB, which bounds what a request can make the
+		// server decode before any signature is checked.
 		{"9 KiB token, correctly signed", "/hs", bearer(paddedToken(t, testSecret, 9<<10)), 401, "token too large"},
 		{"9 KiB JOSE header, correctly signed", "/hs",
 			bearer(mintHMAC(t, "HS256", testSecret, `{"alg":"HS256","x":"`+padded(7<<10)+`"}`, payload)), 401, "token too large"},
@@ -380,7 +381,8 @@ func TestAttacks(t *testing.T) {
 		{"an extra segment", "/hs", bearer(good["hs"] + ".x"), 401, "malformed token"},
 		{"Bearer garbage", "/hs", bearer("garbage"), 401, "malformed token"},
 
-		// The Authorization header itself (SPEC.md §4: 400).
+		// The Authorization header itself: one that cannot be read is a
+		// bad request, 400 (RFC 6750 §3.1 invalid_request), not a 401.
 		{"two Authorization headers, both valid", "/hs", http.Header{"Authorization": {"Bearer " + good["hs"], "Bearer " + good["hs"]}}, 400, "more than one Authorization header"},
 		{"two Authorization headers, the first garbage", "/hs", http.Header{"Authorization": {"Bearer garbage", "Bearer " + good["hs"]}}, 400, "more than one Authorization header"},
 		{"Basic and Bearer Authorization headers", "/hs", http.Header{"Authorization": {"Basic YTpi", "Bearer " + good["hs"]}}, 400, "more than one Authorization header"},

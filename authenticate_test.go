@@ -16,8 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 )
 
-// This file tests jwt_auth against a real Caddy for Authorization: Bearer
-// (SPEC.md §4): statuses and challenges, claim validation, placeholders,
+// This file tests jwt_auth against a real Caddy for Authorization: Bearer:
+// statuses and challenges, claim validation, placeholders,
 // several backends, CORS preflights; and fuzzes reading and verifying a
 // token. Tokens are minted here by hand (mintHMAC, so every byte of header
 // and payload is under the test's control) or with go-jose (interop_test.go),
@@ -262,8 +262,8 @@ func TestAuthPlaceholders(t *testing.T) {
 	}
 }
 
-// TestAuthValidation covers the claim checks of §4, each backend on its own
-// path.
+// TestAuthValidation covers the claim checks of a verified token, each
+// backend on its own path.
 func TestAuthValidation(t *testing.T) {
 	base := startCaddy(t, `
 	jwt {
@@ -475,8 +475,8 @@ func TestAuthSeveralBackends(t *testing.T) {
 	}
 }
 
-// TestAuthCORSPreflight: a preflight needs a token like any request (SPEC
-// §4), since whatever answers OPTIONS behind jwt_auth may answer with the
+// TestAuthCORSPreflight: a preflight needs a token like any request, since
+// whatever answers OPTIONS behind jwt_auth may answer with the
 // protected content; allow_preflight lets real preflights through, and only
 // them.
 func TestAuthCORSPreflight(t *testing.T) {

@@ -13,10 +13,10 @@ import (
 )
 
 // This file tests what a browser meets, against a real Caddy: the cookie
-// that carries the token (SPEC §2, §3), the redirect to the login page and
-// the browser/API distinction (§4), the login page itself, private
-// Cache-Control on authenticated responses (§4), and jwt_logout (§6). The
-// real-browser version of the same flow is e2e/.
+// that carries the token, the redirect to the login page and the
+// browser/API distinction, the login page itself, private Cache-Control on
+// authenticated responses, and jwt_logout. The real-browser version of the
+// same flow is e2e/.
 
 // browserHeaders are what Chromium sends when it navigates to a page.
 func browserHeaders() http.Header {
@@ -722,7 +722,7 @@ func TestDemoBrowserFlow(t *testing.T) {
 // TestProtectAStaticSiteRecipe runs the README's "Protect a static site"
 // recipe as printed and checks that it does what the text says.
 func TestProtectAStaticSiteRecipe(t *testing.T) {
-	recipe := readmeRecipe(t, "### Protect a static site")
+	recipe := docRecipe(t, "docs/recipes.md", "## A static site on a domain")
 	if n := strings.Count(recipe, "\n"); n > 15 {
 		t.Errorf("the recipe has %d lines; it promises at most 15", n)
 	}
@@ -733,20 +733,19 @@ func TestProtectAStaticSiteRecipe(t *testing.T) {
 	}
 	users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "right")+"\n")
 	t.Setenv("JWT_SECRET", testSecret)
-	port := freePort(t)
-	base := "http://127.0.0.1:" + port
 	if !strings.HasPrefix(recipe, "{\n") {
 		t.Fatalf("the recipe does not start with a global options block:\n%s", recipe)
 	}
-	// The recipe serves the folder Caddy runs in; here that is root.
-	cf := "{\n" + testGlobals + strings.NewReplacer(
-		"\nexample.com\n", "\n"+base+"\nroot * "+root+"\n",
-		"/etc/caddy/users", users,
-	).Replace(strings.TrimPrefix(recipe, "{\n"))
-	if !strings.Contains(cf, base) || !strings.Contains(cf, users) {
+	if !strings.Contains(recipe, "\nexample.com\n") || !strings.Contains(recipe, "/etc/caddy/users") {
 		t.Fatalf("the recipe no longer has the site example.com and /etc/caddy/users:\n%s", recipe)
 	}
-	runCaddyfile(t, cf, "127.0.0.1:"+port)
+	// The recipe serves the folder Caddy runs in; here that is root.
+	base := "http://127.0.0.1:" + runOnFreePort(t, func(port string) string {
+		return "{\n" + testGlobals + strings.NewReplacer(
+			"\nexample.com\n", "\nhttp://127.0.0.1:"+port+"\nroot * "+root+"\n",
+			"/etc/caddy/users", users,
+		).Replace(strings.TrimPrefix(recipe, "{\n"))
+	})
 
 	resp, _ := sendAuth(t, "GET", base+"/", browserHeaders())
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/login?redirect=%2F" {

@@ -2,6 +2,7 @@ package caddyjwt
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +26,9 @@ import (
 // testSecret is a valid HS256 secret for tests (40 bytes).
 const testSecret = "test-secret-0123456789-abcdefghijklmnopq"
 
-// freePort finds a loopback TCP port nobody listens on.
+// freePort finds a loopback TCP port nobody listens on right now. It
+// closes the port again, so another process can take it before Caddy
+// binds it: start Caddy with runOnFreePort, which then tries another port.
 func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,12 +46,25 @@ func adapt(caddyfile string) ([]byte, error) {
 }
 
 // testGlobals are the global options every test Caddyfile starts with:
-// no admin endpoint, no automatic HTTPS, nothing written outside the test.
-const testGlobals = `
+// no admin endpoint, no automatic HTTPS, nothing written outside the test
+// run: Caddy's storage (where the memory store saves revocations) is a
+// directory of this test process. A test that revokes a user names a
+// storage of its own after these, so that no other test sees it.
+var testGlobals = `
 	admin off
 	auto_https off
 	persist_config off
+	storage file_system ` + testStorageDir + `
 `
+
+// testStorageDir is Caddy's storage for the tests; TestMain removes it.
+var testStorageDir = func() string {
+	dir, err := os.MkdirTemp("", "caddy-jwt-test-storage-")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}()
 
 // caddyfileFor builds a complete Caddyfile: global options (plus extra
 // ones), and one site on 127.0.0.1:port whose body is site.
@@ -59,28 +76,91 @@ func caddyfileFor(port, globals, site string) string {
 // returns the site's base URL. Caddy is stopped when the test ends.
 func startCaddy(t testing.TB, globals, site string) string {
 	t.Helper()
-	port := freePort(t)
-	runCaddyfile(t, caddyfileFor(port, globals, site), "127.0.0.1:"+port)
+	port := runOnFreePort(t, func(port string) string { return caddyfileFor(port, globals, site) })
 	return "http://127.0.0.1:" + port
+}
+
+// portAttempts is how many free ports runOnFreePorts tries before it gives
+// up: each retry needs another process to take the port in the moment
+// between freePort and Caddy's bind, so a few are plenty.
+const portAttempts = 5
+
+// runOnFreePort runs Caddy on the Caddyfile that caddyfile builds for a
+// free loopback port, whose site listens on 127.0.0.1:port, and returns
+// the port. Caddy is stopped when the test ends.
+func runOnFreePort(t testing.TB, caddyfile func(port string) string) string {
+	t.Helper()
+	return runOnFreePorts(t, 1, func(ports []string) string { return caddyfile(ports[0]) })[0]
+}
+
+// runOnFreePorts runs Caddy on the Caddyfile that caddyfile builds for n
+// free loopback ports, waits until the first one, a site's, accepts
+// connections, and returns them; the caller waits for the others it makes
+// Caddy listen on. When another process took one of them before Caddy
+// could bind it, it starts over with fresh ports. Caddy is stopped when
+// the test ends.
+func runOnFreePorts(t testing.TB, n int, caddyfile func(ports []string) string) []string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ports := make([]string, n)
+		for i := range ports {
+			ports[i] = freePort(t)
+		}
+		err := loadCaddyfile(t, caddyfile(ports))
+		if err != nil && addrInUse(err) && attempt < portAttempts {
+			t.Logf("a port was taken before Caddy bound it (%v); trying others", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("loading config: %v", err)
+		}
+		waitForCaddy(t, "127.0.0.1:"+ports[0])
+		return ports
+	}
+}
+
+// addrInUse tells whether err is a listener's bind failing because the
+// address is taken. Caddy does not always wrap the error it got, so the
+// message counts too.
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
 // runCaddyfile runs Caddy on a complete Caddyfile, whose site listens on
 // addr, and waits until addr accepts connections. Caddy is stopped when
-// the test ends.
+// the test ends. A port picked with freePort can be taken before Caddy
+// binds it: prefer runOnFreePort, which retries.
 func runCaddyfile(t testing.TB, caddyfile, addr string) {
+	t.Helper()
+	if err := loadCaddyfile(t, caddyfile); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	waitForCaddy(t, addr)
+}
+
+// loadCaddyfile adapts a complete Caddyfile and loads it into Caddy, which
+// is stopped when the test ends; it returns the error of the load.
+func loadCaddyfile(t testing.TB, caddyfile string) error {
 	t.Helper()
 	cfg, err := adapt(caddyfile)
 	if err != nil {
 		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
 	}
 	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading config: %v", err)
+		return err
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
+	return nil
+}
+
+// waitForCaddy waits until the Caddy just loaded accepts connections on
+// addr, and turns off the delay of rate-limited logins: most tests see
+// many 429s, and the delay has its own test.
+func waitForCaddy(t testing.TB, addr string) {
+	t.Helper()
 	if !waitForPort(t, addr, nil) {
 		t.Fatalf("Caddy does not listen on %s", addr)
 	}
-	// Most tests see many 429s; the delay has its own test.
 	if app, err := caddy.ActiveContext().AppIfConfigured("jwt"); err == nil {
 		app.(*App).rateLimitedDelay = 0
 	}
@@ -265,5 +345,30 @@ func TestHarnessSmoke(t *testing.T) {
 	resp, body := sendAuth(t, "GET", base+"/api/x", bearer(token))
 	if resp.StatusCode != 200 || body != "hello alice" {
 		t.Fatalf("api: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestHarnessRetriesATakenPort: when another process took the port between
+// freePort and Caddy's bind, runOnFreePort starts over on another one.
+func TestHarnessRetriesATakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := fmt.Sprint(taken.Addr().(*net.TCPAddr).Port)
+	var tried []string
+	port := runOnFreePort(t, func(port string) string {
+		if len(tried) == 0 {
+			port = takenPort // as if another process got there first
+		}
+		tried = append(tried, port)
+		return caddyfileFor(port, "", `respond "up"`)
+	})
+	if len(tried) != 2 || tried[1] != port {
+		t.Fatalf("tried ports %v and ran on %s; want the taken one, then another", tried, port)
+	}
+	if resp, body := do(t, "GET", "http://127.0.0.1:"+port+"/", nil, ""); resp.StatusCode != 200 || body != "up" {
+		t.Fatalf("Caddy on the second port: %d %q", resp.StatusCode, body)
 	}
 }

@@ -131,6 +131,14 @@ func TestDistributedFloodKeepsReturningClientsIn(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// A login is in time when it is answered within 2 s; under the race
+	// detector, which slows every request of the flood too, within the
+	// slack of any timed wait. The 200 is what a client without the device
+	// cookie would not get.
+	inTime := 2 * time.Second
+	if raceDetector {
+		inTime = lateSlack
+	}
 	ok := 0
 	var took []time.Duration
 	for i := 0; i < 10; i++ {
@@ -138,14 +146,14 @@ func TestDistributedFloodKeepsReturningClientsIn(t *testing.T) {
 		status := floodLogin(c, loginURL, "192.0.2.10", "alice", "alice-pw", device)
 		d := time.Since(start)
 		took = append(took, d.Round(time.Millisecond))
-		if status == 200 && d <= 2*time.Second {
+		if status == 200 && d <= inTime {
 			ok++
 		}
 	}
 	t.Logf("returning client: %d of 10 logins in time %v; flood answers so far: 400=%d 503=%d 429=%d",
 		ok, took, flood.get(400), flood.get(503), flood.get(429))
 	if ok < 9 {
-		t.Errorf("the returning client got %d of 10 logins within 2 s during the flood, want at least 9", ok)
+		t.Errorf("the returning client got %d of 10 logins within %s during the flood, want at least 9", ok, inTime)
 	}
 }
 

@@ -12,10 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// The result labels SPEC's issue 5 names, in the order the README lists them.
+// The result labels of the login and auth counters: every one has a series
+// from the start, so a dashboard can rate it before it first happens.
 var (
 	loginResults = []string{"success", "bad_credentials", "rate_limited", "busy", "invalid_request"}
-	authResults  = []string{"ok", "no_token", "invalid", "expired", "forbidden", "bad_request"}
+	authResults  = []string{"ok", "no_token", "invalid", "expired", "revoked", "forbidden", "bad_request"}
 )
 
 // scrapeJWTMetrics reads Caddy's metrics endpoint and returns the
@@ -107,6 +108,11 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 					t.Errorf("%s = %v (present: %v), want 0", authSeries(b, r), v, ok)
 				}
 			}
+		}
+		// The store's gauge: the default memory store is always up.
+		want++
+		if v, ok := before[`caddy_jwt_store_up{store="memory"}`]; !ok || v != 1 {
+			t.Errorf(`caddy_jwt_store_up{store="memory"} = %v (present: %v), want 1`, v, ok)
 		}
 		if len(before) != want {
 			t.Errorf("%d caddy_jwt_ samples, want %d: %v", len(before), want, before)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -13,6 +14,12 @@ var (
 	hashCacheMu sync.Mutex
 	hashCache   = map[string]string{}
 )
+
+// lateSlack is how much longer than planned a wait may take before an
+// upper bound calls it wrong. Timers never fire early, so lower bounds stay
+// exact; under the race detector or on a loaded machine they fire late, so
+// an upper bound only catches a wait that is far too long.
+const lateSlack = 10 * time.Second
 
 // bcryptHashForTest returns a bcrypt hash of password at the minimum cost,
 // so tests stay fast; hashes are cached per password.

@@ -464,7 +464,12 @@ func TestUsersFileThroughCaddy(t *testing.T) {
 	}
 
 	rewriteUsersFile(t, htpasswd, "alice:"+alice+"\nbob:"+bob+"\n", start.Add(time.Minute))
-	time.Sleep(usersCheckInterval + 100*time.Millisecond)
+	// The file is stat'ed at most every usersCheckInterval: move the
+	// store's clock past that instead of waiting.
+	store := runningJWTApp(t).Backends["files"].users
+	store.mu.Lock()
+	store.now = func() time.Time { return time.Now().Add(usersCheckInterval) }
+	store.mu.Unlock()
 	if got := usersLoginStatus(t, base, "/login", "bob", "bob-pw"); got != 200 {
 		t.Fatalf("bob after the users file changed: %d, want 200", got)
 	}
@@ -565,7 +570,7 @@ func TestBcrypt72ByteLimitDocumented(t *testing.T) {
 	if _, err := bcrypt.GenerateFromPassword([]byte(long+"x"), bcrypt.MinCost); err == nil {
 		t.Fatal("bcrypt made a hash of a 73-byte password; the README says caddy hash-password refuses one")
 	}
-	users := section(t, readFile(t, "README.md"), "#### `users <file>`")
+	users := docSection(t, "docs/jwt.md", "## `users <file>`")
 	for _, want := range []string{"first 72 bytes", "`caddy hash-password` refuses", "argon2id, which uses every byte"} {
 		if !strings.Contains(strings.Join(strings.Fields(users), " "), want) {
 			t.Errorf("the users section does not say %q", want)
