@@ -73,7 +73,7 @@ func benchAsymmetric(b *testing.B, alg string, key crypto.Signer, miss bool) {
 // asymmetricBenchToken is benchTokenN's claims signed with key, naming it
 // by its thumbprint as jwt_login does.
 func asymmetricBenchToken(b *testing.B, alg string, key crypto.Signer, i int) string {
-	kid, err := thumbprint(key.Public())
+	kid, err := jwkThumbprint(key.Public())
 	if err != nil {
 		b.Fatal(err)
 	}

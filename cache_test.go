@@ -513,9 +513,9 @@ func TestConfigReloadEmptiesTheCache(t *testing.T) {
 // verified against the new one, so a withdrawn key stops at once.
 func TestJWKSCachedTokenFollowsTheKeySet(t *testing.T) {
 	k := testKeys(t)
-	clock := withJWKSTiming(t, nil)
 	srv := newJWKSServer(t, jwkSet(t, sigJWK(k.p256.Public(), "a", "ES256"), sigJWK(k.ed.Public(), "c", "EdDSA")))
 	base := startCaddy(t, jwksGlobals(srv.URL+"/jwks", ""), jwksSite)
+	clock := jwksClock(t, "idp", nil)
 	b := runningJWTApp(t).Backends["idp"]
 	tokA := signToken(t, "ES256", k.p256, map[string]any{"kid": "a"}, idpClaims("alice"))
 	tokB := signToken(t, "RS256", k.rsa, map[string]any{"kid": "b"}, idpClaims("bob"))

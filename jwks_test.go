@@ -117,16 +117,6 @@ func jwksClock(t testing.TB, backend string, change func(*jwksTiming)) *fakeCloc
 	return clock
 }
 
-// withJWKSTiming is what tests called before startCaddy when the timing
-// was a package global; it now changes nothing, and the clock it returns
-// is read by no key set. Remove it once its callers use jwksClock.
-func withJWKSTiming(t testing.TB, change func(*jwksTiming)) *fakeClock {
-	t.Helper()
-	clock := new(fakeClock)
-	clock.nanos.Store(time.Now().UnixNano())
-	return clock
-}
-
 // jwksSite is the site of the JWKS tests: /api behind a jwks backend.
 const jwksSite = `
 	jwt_auth /api/* idp

@@ -6,11 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 
@@ -143,35 +140,6 @@ func checkPublicKey(pub crypto.PublicKey) error {
 		return fmt.Errorf("RSA key has %d bits; at least %d are required", k.N.BitLen(), minRSABits)
 	}
 	return nil
-}
-
-// thumbprint is the RFC 7638 JWK thumbprint of a public key: SHA-256 over
-// the key's required JWK members in lexicographic order, without
-// whitespace, base64url-encoded.
-func thumbprint(pub crypto.PublicKey) (string, error) {
-	b64 := base64.RawURLEncoding.EncodeToString
-	var members string
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		e := big.NewInt(int64(k.E)).Bytes()
-		members = `{"e":"` + b64(e) + `","kty":"RSA","n":"` + b64(k.N.Bytes()) + `"}`
-	case *ecdsa.PublicKey:
-		// The uncompressed point is 0x04 || X || Y, each coordinate padded
-		// to the curve's size, as RFC 7518 §6.2.1.2 wants them.
-		point, err := k.Bytes()
-		if err != nil {
-			return "", err
-		}
-		size := (len(point) - 1) / 2
-		members = `{"crv":"` + k.Curve.Params().Name + `","kty":"EC","x":"` + b64(point[1:1+size]) +
-			`","y":"` + b64(point[1+size:]) + `"}`
-	case ed25519.PublicKey:
-		members = `{"crv":"Ed25519","kty":"OKP","x":"` + b64(k) + `"}`
-	default:
-		return "", fmt.Errorf("no thumbprint for %T", pub)
-	}
-	sum := sha256.Sum256([]byte(members))
-	return b64(sum[:]), nil
 }
 
 // verificationKey is one key a token may be checked against, with the

@@ -60,7 +60,6 @@ func TestKeysDocRecipes(t *testing.T) {
 	}
 
 	t.Run("OIDC provider tokens: issuer, audience and require are all checked", func(t *testing.T) {
-		withJWKSTiming(t, nil)
 		cf := sectionCaddyfile(t, doc, "## Verify tokens from an OIDC provider")
 		const url = "https://sso.example.com/realms/acme/protocol/openid-connect/certs"
 		if !strings.Contains(cf, url) {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -269,30 +268,6 @@ func TestParseKeyRefusals(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestThumbprintMatchesGoJose(t *testing.T) {
-	k := testKeys(t)
-	for name, pub := range map[string]crypto.PublicKey{
-		"RSA": k.rsa.Public(), "P-256": k.p256.Public(), "P-384": k.p384.Public(),
-		"P-521": k.p521.Public(), "Ed25519": k.ed.Public(),
-	} {
-		t.Run(name, func(t *testing.T) {
-			got, err := thumbprint(pub)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := joseThumbprint(t, pub); got != want {
-				t.Errorf("thumbprint %s, go-jose says %s", got, want)
-			}
-		})
-	}
-	// RFC 7638 §3.1 gives this RSA key's thumbprint.
-	nBytes, _ := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
-	rfc := &rsa.PublicKey{N: new(big.Int).SetBytes(nBytes), E: 65537}
-	if got, _ := thumbprint(rfc); got != "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs" {
-		t.Errorf("RFC 7638 example: %s", got)
 	}
 }
 

@@ -65,7 +65,6 @@ type wycheproofFile struct {
 }
 
 func TestWycheproofJWS(t *testing.T) {
-	withJWKSTiming(t, nil)
 	data, err := os.ReadFile("testdata/wycheproof/json_web_signature_test.json")
 	if err != nil {
 		t.Fatal(err)
