@@ -27,11 +27,16 @@ func (b *Backend) Issue(a *account) (string, int64, error) {
 		claims[b.UserClaim] = a.name
 	}
 	claims["sub"] = a.name
-	// Revoking a user revokes the tokens issued up to that second; a token
-	// issued within it must outlive the revocation.
+	// Revoking a user revokes the tokens issued up to that second, so a
+	// token issued within it waits for the next one: its iat must be past
+	// the revocation, and not in the future, which a leeway of 0 refuses.
+	// Another instance's clock may run ahead; its second is waited for a
+	// little only, and then written as iat, within the leeway.
 	iat := now.Unix()
 	if at := b.revs.userRevokedAt(b.name, claimString(claims[b.UserClaim])); at >= iat {
-		iat = at + 1
+		time.Sleep(min(time.Until(time.Unix(at+1, 0)), 2*time.Second))
+		now = time.Now()
+		iat = max(now.Unix(), at+1)
 	}
 	claims["iat"] = iat
 	claims["exp"] = now.Add(b.lifetime).Unix()
