@@ -484,21 +484,21 @@ func readmeRecipeSetup(t *testing.T, heading string) (dir, secret string) {
 func runREADMELocalRecipe(t *testing.T, heading, dir string) string {
 	t.Helper()
 	caddyfile := readmeRecipe(t, heading)
-	site, app := freePort(t), freePort(t)
-	r := strings.NewReplacer(
-		"127.0.0.1:8080", "127.0.0.1:"+site,
-		"127.0.0.1:9000", "127.0.0.1:"+app,
-		"\t\t\tusers users\n", "\t\t\tusers "+filepath.Join(dir, "users")+"\n",
-		"\troot * www\n", "\troot * "+filepath.Join(dir, "www")+"\n",
-	)
 	if !strings.HasPrefix(caddyfile, "{\n") || !strings.Contains(caddyfile, "http://127.0.0.1:8080 {") || !strings.Contains(caddyfile, "\t\t\tusers users\n") {
 		t.Fatalf("the recipe is no longer a site on http://127.0.0.1:8080 with the users file users:\n%s", caddyfile)
 	}
-	runCaddyfile(t, "{\n"+testGlobals+r.Replace(strings.TrimPrefix(caddyfile, "{\n")), "127.0.0.1:"+site)
+	ports := runOnFreePorts(t, 2, func(ports []string) string {
+		return "{\n" + testGlobals + strings.NewReplacer(
+			"127.0.0.1:8080", "127.0.0.1:"+ports[0],
+			"127.0.0.1:9000", "127.0.0.1:"+ports[1],
+			"\t\t\tusers users\n", "\t\t\tusers "+filepath.Join(dir, "users")+"\n",
+			"\troot * www\n", "\troot * "+filepath.Join(dir, "www")+"\n",
+		).Replace(strings.TrimPrefix(caddyfile, "{\n"))
+	})
 	if strings.Contains(caddyfile, "127.0.0.1:9000") {
-		waitForPort(t, "127.0.0.1:"+app, nil)
+		waitForPort(t, "127.0.0.1:"+ports[1], nil)
 	}
-	return "http://127.0.0.1:" + site
+	return "http://127.0.0.1:" + ports[0]
 }
 
 // runConsole runs the `$ ` commands of a ```console block in one bash
@@ -640,21 +640,28 @@ func signHS256(t *testing.T, claims jwt.MapClaims) string {
 // site's base URL; Caddy stops when the test ends.
 func runREADMECaddyfile(t *testing.T, caddyfile, upstream, usersFile string) string {
 	t.Helper()
+	port := runOnFreePort(t, func(port string) string { return readmeCaddyfile(t, caddyfile, port, upstream, usersFile) })
+	return "http://127.0.0.1:" + port
+}
+
+// readmeCaddyfile is a Caddyfile of the docs made runnable here: its site
+// address example.com becomes 127.0.0.1:port, localhost:9000 upstream,
+// and /etc/caddy/users usersFile.
+func readmeCaddyfile(t *testing.T, caddyfile, port, upstream, usersFile string) string {
+	t.Helper()
 	if !strings.HasPrefix(caddyfile, "{\n") {
 		t.Fatalf("the recipe does not start with a global options block:\n%s", caddyfile)
 	}
-	port := freePort(t)
+	if !strings.Contains(caddyfile, "\nexample.com {") {
+		t.Fatalf("the recipe has no `example.com {` site:\n%s", caddyfile)
+	}
 	cf := "{\n" + testGlobals + strings.TrimPrefix(caddyfile, "{\n")
 	cf = strings.ReplaceAll(cf, "\nexample.com {", "\nhttp://127.0.0.1:"+port+" {")
 	cf = strings.ReplaceAll(cf, "localhost:9000", upstream)
 	if usersFile != "" {
 		cf = strings.ReplaceAll(cf, "/etc/caddy/users", usersFile)
 	}
-	if !strings.Contains(cf, "127.0.0.1:"+port) {
-		t.Fatalf("the recipe has no `example.com {` site:\n%s", caddyfile)
-	}
-	runCaddyfile(t, cf, "127.0.0.1:"+port)
-	return "http://127.0.0.1:" + port
+	return cf
 }
 
 // buildCaddy builds ./cmd/caddy into the test's temp dir and returns the
@@ -699,7 +706,25 @@ func runDemo(t *testing.T, bin string, env []string) (string, func() string) {
 	if n := strings.Count(example, ":"+demoPort); n < 2 {
 		t.Fatalf("Caddyfile.example should serve localhost:%s and 127.0.0.1:%s; found %d addresses", demoPort, demoPort, n)
 	}
-	port := freePort(t)
+	for attempt := 1; ; attempt++ {
+		base, stop, listening := startDemo(t, bin, env, example, freePort(t))
+		if listening {
+			return base, stop
+		}
+		log := stop()
+		if attempt < portAttempts && strings.Contains(log, "address already in use") {
+			t.Logf("the demo's port was taken before Caddy bound it; trying another")
+			continue
+		}
+		t.Fatalf("caddy run did not listen on %s:\n%s", strings.TrimPrefix(base, "http://"), log)
+	}
+}
+
+// startDemo starts `caddy run` on example with demoPort replaced by port,
+// and tells whether it listens there. The process is stopped when the
+// test ends, or by stop, which returns everything it logged.
+func startDemo(t *testing.T, bin string, env []string, example, port string) (base string, stop func() string, listening bool) {
+	t.Helper()
 	config := filepath.Join(t.TempDir(), "Caddyfile.example")
 	if err := os.WriteFile(config, []byte(strings.ReplaceAll(example, ":"+demoPort, ":"+port)), 0o600); err != nil {
 		t.Fatal(err)
@@ -716,7 +741,7 @@ func runDemo(t *testing.T, bin string, env []string) (string, func() string) {
 	go func() { _ = cmd.Wait(); close(exited) }()
 
 	var once sync.Once
-	stop := func() string {
+	stop = func() string {
 		once.Do(func() {
 			_ = cmd.Process.Signal(os.Interrupt)
 			select {
@@ -731,18 +756,15 @@ func runDemo(t *testing.T, bin string, env []string) (string, func() string) {
 	t.Cleanup(func() { stop() })
 
 	addr := "127.0.0.1:" + port
-	if !waitForPort(t, addr, exited) {
-		t.Fatalf("caddy run did not listen on %s:\n%s", addr, stop())
-	}
-	return "http://" + addr, stop
+	return "http://" + addr, stop, waitForPort(t, addr, exited)
 }
 
 // runExample runs Caddyfile.example in this process, on a free port
 // instead of demoPort, and returns its base URL.
 func runExample(t *testing.T) string {
 	t.Helper()
-	port := freePort(t)
-	runCaddyfile(t, strings.ReplaceAll(readFile(t, "Caddyfile.example"), ":"+demoPort, ":"+port), "127.0.0.1:"+port)
+	example := readFile(t, "Caddyfile.example")
+	port := runOnFreePort(t, func(port string) string { return strings.ReplaceAll(example, ":"+demoPort, ":"+port) })
 	return "http://127.0.0.1:" + port
 }
 

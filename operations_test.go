@@ -276,10 +276,12 @@ func TestREADMEMetricsSite(t *testing.T) {
 	if !strings.Contains(recipe, readmeAddr+" {") {
 		t.Fatalf("the Metrics recipe has no %s site:\n%s", readmeAddr, recipe)
 	}
-	metricsURL := "http://127.0.0.1:" + freePort(t)
 	t.Setenv("JWT_SECRET", testSecret)
 	users := tempFile(t, "users", "alice:"+bcryptHashForTest(t, "alice-pw")+"\n")
-	base := runREADMECaddyfile(t, strings.Replace(recipe, readmeAddr, metricsURL, 1), "127.0.0.1:9", users)
+	ports := runOnFreePorts(t, 2, func(ports []string) string {
+		return readmeCaddyfile(t, strings.Replace(recipe, readmeAddr, "http://127.0.0.1:"+ports[1], 1), ports[0], "127.0.0.1:9", users)
+	})
+	base, metricsURL := "http://127.0.0.1:"+ports[0], "http://127.0.0.1:"+ports[1]
 	waitForPort(t, strings.TrimPrefix(metricsURL, "http://"), nil)
 
 	if resp, _ := (loginSite{t, base + "/auth/login"}).form("alice", "wrong", nil); resp.StatusCode != 400 {
