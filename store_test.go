@@ -237,12 +237,13 @@ func storesInUse() int {
 
 func TestAdminAPIRevokesByJTIAndByUser(t *testing.T) {
 	dir := t.TempDir()
-	port, admin := freePort(t), freePort(t)
 	hash := bcryptHashForTest(t, "alice-pw")
-	caddyfile := "{\n\tadmin 127.0.0.1:" + admin + "\n\tauto_https off\n\tpersist_config off\n\tstorage file_system " + dir + "\n" +
-		jwtOption(backendBlock("api", "secret "+testSecret, "user alice "+hash, "user bob "+hash)) +
-		"}\n\nhttp://127.0.0.1:" + port + " {\n" + storeSite + "\n}\n"
-	runCaddyfile(t, caddyfile, "127.0.0.1:"+port)
+	ports := runOnFreePorts(t, 2, func(ports []string) string {
+		return "{\n\tadmin 127.0.0.1:" + ports[1] + "\n\tauto_https off\n\tpersist_config off\n\tstorage file_system " + dir + "\n" +
+			jwtOption(backendBlock("api", "secret "+testSecret, "user alice "+hash, "user bob "+hash)) +
+			"}\n\nhttp://127.0.0.1:" + ports[0] + " {\n" + storeSite + "\n}\n"
+	})
+	port, admin := ports[0], ports[1]
 	base := "http://127.0.0.1:" + port
 	site := loginSite{t, base + "/login"}
 	revoke := func(body string) (*http.Response, string) {
