@@ -1,4 +1,5 @@
-# Shared helpers of bench/load.sh and bench/flood.sh; sourced, not run.
+# Shared helpers of bench/load.sh, bench/flood.sh and bench/revoke.sh; sourced,
+# not run.
 # shellcheck shell=bash
 
 # Where the scripts live and which tree they build.
@@ -8,7 +9,8 @@ REPO_DIR=${CADDY_SRC:-$(cd "$BENCH_DIR/.." && pwd)}
 log() { printf '%s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# need_tools installs wrk when missing (Debian's package) and checks the rest.
+# need_tools [tool...] installs wrk when missing (Debian's package) and checks
+# the rest, and the tools given.
 need_tools() {
 	if ! command -v wrk >/dev/null 2>&1; then
 		log "wrk is missing; installing it with apt-get"
@@ -19,7 +21,7 @@ need_tools() {
 		fi
 	fi
 	local t
-	for t in wrk go curl openssl taskset timeout; do
+	for t in wrk go curl openssl taskset timeout "$@"; do
 		command -v "$t" >/dev/null 2>&1 || die "$t is required"
 	done
 }
@@ -52,20 +54,30 @@ bench_setup() {
 	SECRET=$(openssl rand -hex 32)
 }
 
-# CADDY_PID is the Caddy this script started, if any; stop_caddy ends it.
-CADDY_PID=
-stop_caddy() {
-	if [ -n "$CADDY_PID" ] && kill -0 "$CADDY_PID" 2>/dev/null; then
-		kill "$CADDY_PID" 2>/dev/null || true
-		local i
+# stop_pid <pid> ends a process this script started: TERM, up to 5 s, KILL.
+stop_pid() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
 		for i in $(seq 50); do
-			kill -0 "$CADDY_PID" 2>/dev/null || break
+			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -9 "$CADDY_PID" 2>/dev/null || true
-		wait "$CADDY_PID" 2>/dev/null || true
+		kill -9 "$pid" 2>/dev/null || true
 	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# CADDY_PID is the Caddy start_caddy started last, CADDY_PIDS every Caddy it
+# started; stop_caddy ends them all.
+CADDY_PID=
+CADDY_PIDS=()
+stop_caddy() {
+	local pid
+	for pid in "${CADDY_PIDS[@]}"; do stop_pid "$pid"; done
 	CADDY_PID=
+	CADDY_PIDS=()
 }
 
 # cpu_ticks <pid> prints the user+system CPU time the process has used, in
@@ -77,12 +89,14 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # start_caddy <caddy> <Caddyfile> <log> <ready-url> [prefix command...] runs
 # Caddy in the background (exec'd through the prefix, e.g. taskset and env,
-# so $CADDY_PID is Caddy itself) and waits up to 30 s for <ready-url>.
+# so $CADDY_PID is Caddy itself) and waits up to 30 s for <ready-url>. Call
+# it once per Caddy; each one's pid is $CADDY_PID right after.
 start_caddy() {
 	local bin=$1 config=$2 logfile=$3 url=$4
 	shift 4
 	"$@" "$bin" run --config "$config" --adapter caddyfile >"$logfile" 2>&1 &
 	CADDY_PID=$!
+	CADDY_PIDS+=("$CADDY_PID")
 	local i
 	for i in $(seq 300); do
 		if ! kill -0 "$CADDY_PID" 2>/dev/null; then
@@ -96,6 +110,53 @@ start_caddy() {
 		sleep 0.1
 	done
 	die "Caddy did not answer $url within 30 s"
+}
+
+# REDIS_PID is the redis-server start_redis started, if any; stop_redis ends it.
+REDIS_PID=
+# start_redis <port> <dir> <log> [prefix command...] runs a throwaway
+# redis-server on 127.0.0.1:<port>, its files in <dir>, no persistence (no
+# RDB snapshots, no AOF), and waits up to 10 s for PING. Refuses a port
+# something already answers on, so it never uses another Redis.
+start_redis() {
+	local port=$1 dir=$2 logfile=$3
+	shift 3
+	if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+		die "something already answers on 127.0.0.1:$port; set REDIS_PORT"
+	fi
+	mkdir -p "$dir"
+	"$@" redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
+		--save "" --appendonly no --daemonize no --logfile "$logfile" &
+	REDIS_PID=$!
+	local _
+	for _ in $(seq 100); do
+		kill -0 "$REDIS_PID" 2>/dev/null || { REDIS_PID=; tail -n 20 "$logfile" >&2; die "redis-server exited during startup (log above)"; }
+		[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
+	done
+	die "redis-server did not answer on 127.0.0.1:$port within 10 s"
+}
+stop_redis() {
+	stop_pid "$REDIS_PID"
+	REDIS_PID=
+}
+
+# wait_log <file> <text> <seconds> waits until <text> appears in <file>.
+wait_log() {
+	local _
+	for _ in $(seq $(($3 * 10))); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# b64url_json <segment> decodes a base64url JWT segment (header or payload).
+b64url_json() {
+	local s
+	s=$(printf '%s' "$1" | tr '_-' '/+')
+	while [ $((${#s} % 4)) -ne 0 ]; do s="$s="; done
+	printf '%s' "$s" | base64 -d 2>/dev/null
 }
 
 # check_status <want> <url> [curl args...] fails unless the URL answers <want>.
@@ -139,6 +200,17 @@ median() {
 		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# percentile <p> <numbers...> prints the p-th percentile (0-100) by nearest
+# rank: the smallest value with at least p% of the values at or below it.
+percentile() {
+	local p=$1
+	shift
+	printf '%s\n' "$@" | sort -g | awk -v p="$p" '{ v[NR] = $1 } END {
+		if (NR == 0) { print "NaN"; exit }
+		x = p / 100 * NR; r = int(x); if (r < x) r++; if (r < 1) r = 1
+		print v[r] }'
+}
+
 # fmt_us formats microseconds for a table: "812 µs" or "1.42 ms".
 fmt_us() {
 	awk -v v="$1" 'BEGIN { if (v >= 1000) printf "%.2f ms", v / 1000; else printf "%.0f µs", v }'
@@ -177,4 +249,7 @@ machine_info() {
 	fi
 	echo "- Caddy $("$bin" version | awk '{ print $1 }'), caddy-jwt $rev"
 	echo "- $(wrk --version 2>&1 | head -n 1 | awk '{ print "wrk", $2 }')"
+	if [ -n "$REDIS_PID" ]; then
+		echo "- $(redis-server --version | awk '{ sub(/^v=/, "", $3); print "Redis", $3 }') (redis-server on 127.0.0.1, no persistence)"
+	fi
 }

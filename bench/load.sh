@@ -16,20 +16,28 @@
 #      costs
 #   h  i  j  the same for (d)'s ES256, (e)'s RS256 and (f)'s EdDSA token
 #      (an RS256 token is 2.5 times as long as an HS256 one)
+#   k  jwt_auth HS256 as (c), but served by a SECOND Caddy whose jwt app has
+#      `store redis redis://127.0.0.1:REDIS_PORT` (issue 12), against a
+#      redis-server this script starts (loopback, temporary directory, no
+#      persistence) and stops; (c) runs with the default memory store, so
+#      (k)/(c) is what the Redis store costs a token check
+#   l  (not run by default) (k) again on a THIRD Caddy with the default memory
+#      store: the same shape of config as (k)'s, so (k)/(l) is the store alone
 #
 # and load-tests each case with wrk, alternating a b c ... a b c ... for
-# ROUNDS rounds so a drifting machine hits every case alike. Caddy runs on
-# CPU 0 with GOMAXPROCS=1, wrk on CPU 1. Tokens are minted by jwt_login on a
-# separate site of the same Caddy. Cases (d)-(f) need `sign_key` (SPEC.md
-# §2); when this build does not support a key type, its case is skipped with
-# a note.
+# ROUNDS rounds so a drifting machine hits every case alike. Both Caddys run
+# on CPU 0 with GOMAXPROCS=1 (only one is loaded at a time), wrk and Redis on
+# CPU 1. Tokens are minted by jwt_login on a separate site of the Caddy that
+# checks them. Cases (d)-(f) need `sign_key` (SPEC.md §2); when this build
+# does not support a key type, its case is skipped with a note.
 #
 # Prints a markdown table: median req/s, p50, p99 and the ratio to (a).
 #
 # Usage: bench/load.sh            (from anywhere; needs root or sudo only to install wrk)
 # Settings (environment):
-#   ROUNDS=3 DURATION=10s CONNECTIONS=50 THREADS=1 WARMUP=2s CASES="a b c d e f g h i j"
-#   BASE_PORT=18400 CADDY_CPU=0 WRK_CPU=1 CADDY_SRC=<tree to build; default this repo>
+#   ROUNDS=3 DURATION=10s CONNECTIONS=50 THREADS=1 WARMUP=2s CASES="a b c k d e f g h i j"
+#   BASE_PORT=18400 REDIS_PORT=BASE_PORT+13 CADDY_CPU=0 WRK_CPU=1
+#   CADDY_SRC=<tree to build; default this repo>
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -37,8 +45,10 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
-CASES=${CASES:-a b c d e f g h i j}
+# k right after c: the pair whose ratio must be read to 2% runs back to back
+CASES=${CASES:-a b c k d e f g h i j}
 BASE_PORT=${BASE_PORT:-18400}
+REDIS_PORT=${REDIS_PORT:-$((BASE_PORT + 13))}
 CADDY_CPU=${CADDY_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 
@@ -46,11 +56,15 @@ WRK_CPU=${WRK_CPU:-1}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
-need_tools
+case " $CASES " in
+*" k "*) need_tools redis-server redis-cli ;;
+*) need_tools ;;
+esac
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/caddy-jwt-load.XXXXXX")
 cleanup() {
 	stop_caddy
+	stop_redis
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -74,19 +88,28 @@ declare -A DESC=(
 	[h]="bare respond, sent (d)'s token"
 	[i]="bare respond, sent (e)'s token"
 	[j]="bare respond, sent (f)'s token"
+	[k]="jwt_auth HS256, store redis"
+	[l]="jwt_auth HS256, as (k) but memory"
 )
-declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)))
-MINT_PORT=$((BASE_PORT + 9))
+declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)))
+# Which Caddy serves a case (1 unless named here), its token-minting port
+# and the store line of its jwt app.
+declare -A SERVER=([k]=2 [l]=3)
+declare -A MINT_PORT=([1]=$((BASE_PORT + 9)) [2]=$((BASE_PORT + 12)) [3]=$((BASE_PORT + 15)))
+declare -A STORE_LINE=([1]="" [2]="store redis redis://127.0.0.1:$REDIS_PORT" [3]="")
+server_of() { echo "${SERVER[$1]:-1}"; }
 # jwt backend per case and the Caddyfile lines of its key material.
-declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa)
+declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa [k]=hs256 [l]=hs256)
 # the bare case sent each jwt case's token, and the token length it falls
 # back to (a random string) when that case does not run
 declare -A BARE_OF=([c]=g [d]=h [e]=i [f]=j)
 declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f)
 declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236)
-declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA)
+declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA [k]=HS256 [l]=HS256)
 declare -A KEYLINE=(
 	[c]="secret $SECRET"
+	[k]="secret $SECRET"
+	[l]="secret $SECRET"
 	[d]="sign_key $TMP/es256.pem"
 	[e]="sign_key $TMP/rs256.pem"
 	[f]="sign_key $TMP/eddsa.pem"
@@ -102,8 +125,8 @@ backend_block() { # <case>
 SKIPPED=()
 RUN_CASES=()
 for c in $CASES; do
-	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j)"
-	if [ -n "${BACKEND[$c]:-}" ] && [ "$c" != c ]; then
+	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j k l)"
+	if [ -n "${BACKEND[$c]:-}" ] && [ "${ALG[$c]}" != HS256 ]; then
 		probe=$TMP/probe-$c.Caddyfile
 		{
 			printf '{\n\tadmin off\n\tjwt {\n'
@@ -121,19 +144,27 @@ for c in $CASES; do
 done
 [ "${#RUN_CASES[@]}" -gt 0 ] || die "no case to run"
 
-# ---- the Caddyfile -------------------------------------------------------------
-CF=$TMP/Caddyfile
-{
+# ---- the Caddyfiles -------------------------------------------------------------
+# caddyfile <server> writes the config of one Caddy: the sites of its cases
+# and, when it has jwt cases, their backends and a token-minting site.
+caddyfile() {
+	local srv=$1 c has_jwt=
 	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n'
-	has_jwt=
-	for c in "${RUN_CASES[@]}"; do [ -n "${BACKEND[$c]:-}" ] && has_jwt=1; done
+	printf '\tstorage file_system {\n\t\troot %s\n\t}\n' "$TMP/data$srv"
+	for c in "${RUN_CASES[@]}"; do
+		[ "$(server_of "$c")" = "$srv" ] && [ -n "${BACKEND[$c]:-}" ] && has_jwt=1
+	done
 	if [ -n "$has_jwt" ]; then
 		printf '\tjwt {\n'
-		for c in "${RUN_CASES[@]}"; do [ -n "${BACKEND[$c]:-}" ] && backend_block "$c"; done
+		[ -z "${STORE_LINE[$srv]}" ] || printf '\t\t%s\n' "${STORE_LINE[$srv]}"
+		for c in "${RUN_CASES[@]}"; do
+			[ "$(server_of "$c")" = "$srv" ] && [ -n "${BACKEND[$c]:-}" ] && backend_block "$c"
+		done
 		printf '\t}\n'
 	fi
 	printf '}\n\n'
 	for c in "${RUN_CASES[@]}"; do
+		[ "$(server_of "$c")" = "$srv" ] || continue
 		printf '# (%s) %s\nhttp://:%s {\n\tbind 127.0.0.1\n' "$c" "${DESC[$c]}" "${PORT[$c]}"
 		case $c in
 		a | g | h | i | j) ;;
@@ -143,35 +174,48 @@ CF=$TMP/Caddyfile
 		printf '\trespond "ok"\n}\n\n'
 	done
 	if [ -n "$has_jwt" ]; then
-		printf '# token minting, not measured\nhttp://:%s {\n\tbind 127.0.0.1\n' "$MINT_PORT"
+		printf '# token minting, not measured\nhttp://:%s {\n\tbind 127.0.0.1\n' "${MINT_PORT[$srv]}"
 		for c in "${RUN_CASES[@]}"; do
-			[ -n "${BACKEND[$c]:-}" ] && printf '\tjwt_login /login/%s %s\n' "${BACKEND[$c]}" "${BACKEND[$c]}"
+			[ "$(server_of "$c")" = "$srv" ] && [ -n "${BACKEND[$c]:-}" ] && printf '\tjwt_login /login/%s %s\n' "${BACKEND[$c]}" "${BACKEND[$c]}"
 		done
 		printf '\trespond 404\n}\n'
 	fi
-} >"$CF"
+}
 # No `log` directive: no access logs. `admin off`: no admin endpoint.
 
 wait_quiet
 LOAD_START=$(loadavg)
-log "starting Caddy on CPU $CADDY_CPU (GOMAXPROCS=1)"
-start_caddy "$CADDY" "$CF" "$TMP/caddy.log" "http://127.0.0.1:${PORT[${RUN_CASES[0]}]}/" \
-	taskset -c "$CADDY_CPU" env GOMAXPROCS=1
+declare -A SRV_PID=()
+for srv in 1 2 3; do
+	first=
+	for c in "${RUN_CASES[@]}"; do
+		[ "$(server_of "$c")" = "$srv" ] && { first=$c; break; }
+	done
+	[ -n "$first" ] || continue
+	caddyfile "$srv" >"$TMP/Caddyfile$srv"
+	if [ -n "${STORE_LINE[$srv]}" ]; then
+		log "starting redis-server on 127.0.0.1:$REDIS_PORT (CPU $WRK_CPU)"
+		start_redis "$REDIS_PORT" "$TMP/redis" "$TMP/redis.log" taskset -c "$WRK_CPU"
+	fi
+	log "starting Caddy $srv on CPU $CADDY_CPU (GOMAXPROCS=1)"
+	start_caddy "$CADDY" "$TMP/Caddyfile$srv" "$TMP/caddy$srv.log" "http://127.0.0.1:${PORT[$first]}/" \
+		taskset -c "$CADDY_CPU" env GOMAXPROCS=1
+	SRV_PID[$srv]=$CADDY_PID
+	if [ -n "${STORE_LINE[$srv]}" ]; then
+		# the store connects in the background; measure only once it has
+		wait_log "$TMP/caddy$srv.log" '"store reachable"' 10 ||
+			{ tail -n 20 "$TMP/caddy$srv.log" >&2; die "Caddy $srv did not reach Redis within 10 s"; }
+	fi
+done
 
 # ---- tokens and the request each case sends ---------------------------------
 declare -A AUTH=()
-b64url_json() { # decodes a base64url JWT segment
-	local s
-	s=$(printf '%s' "$1" | tr '_-' '/+')
-	while [ $((${#s} % 4)) -ne 0 ]; do s="$s="; done
-	printf '%s' "$s" | base64 -d 2>/dev/null
-}
 for c in "${RUN_CASES[@]}"; do
 	case $c in
 	a | g | h | i | j) AUTH[$c]= ;;
 	b) AUTH[$c]="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)" ;;
 	*)
-		resp=$(curl -s --max-time 10 -d "username=bench&password=$PASSWORD" "http://127.0.0.1:$MINT_PORT/login/${BACKEND[$c]}")
+		resp=$(curl -s --max-time 10 -d "username=bench&password=$PASSWORD" "http://127.0.0.1:${MINT_PORT[$(server_of "$c")]}/login/${BACKEND[$c]}")
 		token=$(printf '%s' "$resp" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 		[ -n "$token" ] || die "jwt_login for ${BACKEND[$c]} gave no token"
 		header=$(b64url_json "${token%%.*}")
@@ -234,9 +278,10 @@ declare -A RPS=() P50=() P99=() CPU=() BUSY=()
 for r in $(seq "$ROUNDS"); do
 	for c in "${RUN_CASES[@]}"; do
 		out=$TMP/round$r-$c.txt
-		t0=$(cpu_ticks "$CADDY_PID")
+		pid=${SRV_PID[$(server_of "$c")]}
+		t0=$(cpu_ticks "$pid")
 		run_wrk "$c" "$DURATION" "$out"
-		t1=$(cpu_ticks "$CADDY_PID")
+		t1=$(cpu_ticks "$pid")
 		# Caddy's CPU per request and how busy its core was: unlike req/s,
 		# these hardly move when other work on the machine takes CPU away.
 		n=$(wrk_field "$out" requests)
@@ -265,14 +310,18 @@ if [ -n "${RPS[a]:-}" ]; then
 	# shellcheck disable=SC2086
 	base_cpu=$(median ${CPU[a]})
 fi
-# per-round ratio to (a) of the same round, to show the spread
-round_ratios() { # <case>
+# each round's ratio of <case>'s req/s to <base>'s of the same round (default
+# a), in round order
+per_round() { # <case> [<base>]
 	local -a mine base
 	read -r -a mine <<<"${RPS[$1]}"
-	read -r -a base <<<"${RPS[a]}"
-	local i out=()
-	for i in "${!mine[@]}"; do out+=("$(awk -v x="${mine[$i]}" -v y="${base[$i]}" 'BEGIN { printf "%.3f", x / y }')"); done
-	printf '%s\n' "${out[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'
+	read -r -a base <<<"${RPS[${2:-a}]}"
+	local i
+	for i in "${!mine[@]}"; do awk -v x="${mine[$i]}" -v y="${base[$i]}" 'BEGIN { printf "%.3f\n", x / y }'; done
+}
+# the range of those ratios, to show the spread
+round_ratios() { # <case> [<base>]
+	per_round "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'
 }
 
 LOAD_END=$(loadavg)
@@ -281,11 +330,13 @@ echo "caddy-jwt load benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 machine_info "$CADDY"
 echo "- load average (1/5/15 min) before: $LOAD_START; after: $LOAD_END (this benchmark itself adds about 2)"
-echo "- Caddy on CPU $CADDY_CPU with GOMAXPROCS=1, wrk on CPU $WRK_CPU: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\`; $ROUNDS rounds, cases alternating; medians over rounds"
+echo "- Caddy on CPU $CADDY_CPU with GOMAXPROCS=1, wrk on CPU $WRK_CPU: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\`; $ROUNDS rounds, cases alternating in the order ${RUN_CASES[*]}; medians over rounds"
+[ -z "${SRV_PID[2]:-}" ] || echo "- (k) on a second Caddy (same CPU, GOMAXPROCS=1) with \`${STORE_LINE[2]}\`, Redis on CPU $WRK_CPU$([ -z "${SRV_PID[3]:-}" ] || echo "; (l) on a third, same config but the default memory store"); every other case on the first, default memory store"
 echo
 echo "| case | | req/s | p50 | p99 | ratio to (a) | per-round ratios | Caddy CPU/req | CPU ratio | Caddy core busy |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-for c in "${RUN_CASES[@]}"; do
+mapfile -t TABLE_CASES < <(printf '%s\n' "${RUN_CASES[@]}" | sort)
+for c in "${TABLE_CASES[@]}"; do
 	# shellcheck disable=SC2086
 	m_rps=$(median ${RPS[$c]})
 	# shellcheck disable=SC2086
@@ -316,6 +367,22 @@ for c in c d e f; do
 	line="$line$([ -n "$line" ] && echo ', ')($c)/($bare) $(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$bare]})" 'BEGIN { printf "%.2f", x / y }')"
 done
 [ -z "$line" ] || { echo; echo "jwt_auth against bare respond sent the same bearer token: $line."; }
+# store_line <case> <base case> <what>: the req/s ratio of two cases, each round's,
+# whether it is within 0.98–1.02, and the CPU/req ratio
+store_line() {
+	local c=$1 b=$2 r cpu verdict
+	[ -n "${RPS[$c]:-}" ] && [ -n "${RPS[$b]:-}" ] || return 0
+	# shellcheck disable=SC2086
+	r=$(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$b]})" 'BEGIN { printf "%.3f", x / y }')
+	# shellcheck disable=SC2086
+	cpu=$(awk -v x="$(median ${CPU[$c]})" -v y="$(median ${CPU[$b]})" 'BEGIN { printf "%.3f", y / x }')
+	verdict=$(awk -v r="$r" 'BEGIN { print (r >= 0.98 && r <= 1.02) ? "within" : "OUTSIDE" }')
+	echo
+	echo "($c)/($b), $3: $r req/s (per round: $(per_round "$c" "$b" | paste -sd' ' | sed 's/ /, /g'); $verdict 0.98–1.02), CPU/req ratio $cpu."
+}
+store_line k c "store redis against the default memory store"
+store_line k l "store redis against memory, both on a Caddy of their own"
+store_line l c "memory store, a Caddy of its own against the first"
 echo
 echo "req/s, p50, p99: wrk's, median over the rounds. Ratio to (a): median req/s over (a)'s; per-round ratios: each round against (a) of the same round."
 echo "Caddy CPU/req: the user+system CPU time Caddy used during the run over the requests it answered; CPU ratio: (a)'s CPU/req over this case's, the"
