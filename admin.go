@@ -91,14 +91,21 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("the running config has no jwt app")}
 	}
-	name, b, err := app.(*App).backend(req.Backend)
+	jwtApp := app.(*App)
+	if req.Backend == "" && len(jwtApp.Backends) > 1 {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errors.New("name the backend: the config has several")}
+	}
+	name, b, err := jwtApp.backend(req.Backend)
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: err}
 	}
 	rev := b.revocationOf(req.JTI, req.User, time.Now())
 	b.store.revoke(rev)
-	a.logger.Info("token revoked", zap.String("backend", name), zap.String("jti", rev.JTI),
-		zap.String("user", rev.User), zap.String("by", "admin api"))
+	what := zap.String("jti", rev.JTI)
+	if rev.User != "" {
+		what = zap.String("user", rev.User)
+	}
+	a.logger.Info("token revoked", zap.String("backend", name), what, zap.String("by", "admin api"))
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(map[string]any{"revoked": rev})
 }

@@ -24,7 +24,7 @@ type Store struct {
 
 	// The Redis URL, for type redis: redis://[user:password@]host:port[/db],
 	// or rediss:// for TLS. Placeholders such as {env.REDIS_URL} are
-	// resolved. Required with redis.
+	// resolved. Default: none; required with redis, refused with memory.
 	URL string `json:"url,omitempty"`
 }
 
