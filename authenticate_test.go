@@ -566,11 +566,23 @@ func TestAuthCORSPreflight(t *testing.T) {
 // returns the context it lives in (for handlers to find it).
 func provisionBackends(tb testing.TB, appJSON string) caddy.Context {
 	tb.Helper()
-	cfg := &caddy.Config{AppsRaw: caddy.ModuleMap{"jwt": json.RawMessage(appJSON)}}
+	// Caddy's storage is the tests' own, since the store reads and writes
+	// revocations there.
+	storage := `{"module":"file_system","root":` + strconv.Quote(testStorageDir) + `}`
+	cfg := &caddy.Config{
+		StorageRaw: json.RawMessage(storage),
+		AppsRaw:    caddy.ModuleMap{"jwt": json.RawMessage(appJSON)},
+	}
 	ctx, err := caddy.ProvisionContext(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The app gives its store back to the pool when the test ends.
+	tb.Cleanup(func() {
+		if app, err := ctx.AppIfConfigured("jwt"); err == nil {
+			_ = app.(*App).Cleanup()
+		}
+	})
 	return ctx
 }
 

@@ -218,7 +218,7 @@ func (s *redisStore) follow(ctx context.Context, reachable func()) error {
 func (s *redisStore) sync(ctx context.Context) error {
 	s.syncing.Lock()
 	defer s.syncing.Unlock()
-	inRedis := make(map[string]bool)
+	inRedis := make(map[string]revocation)
 	iter := s.client.Scan(ctx, 0, redisPrefix+"*:revoked:*", 1000).Iterator()
 	var keys []string
 	flush := func() error {
@@ -234,7 +234,7 @@ func (s *redisStore) sync(ctx context.Context) error {
 			var r revocation
 			if ok && json.Unmarshal([]byte(str), &r) == nil && r.Backend != "" {
 				s.revs.add(r)
-				inRedis[revocationRedisKey(r)] = true
+				inRedis[revocationRedisKey(r)] = r
 			}
 		}
 		keys = keys[:0]
@@ -255,16 +255,27 @@ func (s *redisStore) sync(ctx context.Context) error {
 	}
 	var missing []revocation
 	for _, r := range s.revs.list(time.Now()) {
-		if !inRedis[revocationRedisKey(r)] {
+		// Written back too when Redis has an older entry: a user revoked
+		// again, or a token kept longer, while Redis was away.
+		if got, ok := inRedis[revocationRedisKey(r)]; !ok || r.At > got.At || r.Until > got.Until {
 			missing = append(missing, r)
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
+	// A pipeline cannot fall back from EVALSHA to EVAL, and a Redis that
+	// restarted has forgotten the script: load it first.
+	if err := setIfNewer.Load(ctx, s.client).Err(); err != nil {
+		return err
+	}
 	pipe := s.client.Pipeline()
 	for _, r := range missing {
 		_ = s.write(ctx, pipe, r)
+		// Announced too: an instance that synced before this write would
+		// otherwise learn of it only at its next full read.
+		msg, _ := json.Marshal(r)
+		pipe.Publish(ctx, redisChannel, msg)
 	}
 	_, err := pipe.Exec(ctx)
 	return err
