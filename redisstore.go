@@ -17,8 +17,7 @@ import (
 
 // Keys and timings of the Redis store.
 const (
-	redisPrefix  = "caddy-jwt:"
-	redisChannel = redisPrefix + "revocations"
+	redisPrefix = "caddy-jwt:"
 	// redisSyncEvery is how often the whole set of revocations is read
 	// again, for what pub/sub may have missed.
 	redisSyncEvery = 30 * time.Second
@@ -65,9 +64,12 @@ return 0`)
 type redisStore struct {
 	client *redis.Client
 	addr   string // host:port, for logs: the URL may hold a password
-	revs   *revocations
-	logger *zap.Logger
-	isUp   atomic.Bool
+	// channel announces revocations. Pub/sub channels are shared by all
+	// databases of a server, so it names the database.
+	channel string
+	revs    *revocations
+	logger  *zap.Logger
+	isUp    atomic.Bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -82,12 +84,13 @@ func newRedisStore(opts *redis.Options, logger *zap.Logger) *redisStore {
 	opts.MaxRetries = -1 // a lost Redis is retried by run, not by each call
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &redisStore{
-		client: redis.NewClient(opts),
-		addr:   opts.Addr,
-		revs:   newRevocations(),
-		logger: logger.With(zap.String("store", "redis"), zap.String("address", opts.Addr)),
-		cancel: cancel,
-		done:   make(chan struct{}),
+		client:  redis.NewClient(opts),
+		addr:    opts.Addr,
+		channel: redisPrefix + "revocations:" + strconv.Itoa(opts.DB),
+		revs:    newRevocations(),
+		logger:  logger.With(zap.String("store", "redis"), zap.String("address", opts.Addr)),
+		cancel:  cancel,
+		done:    make(chan struct{}),
 	}
 	go s.run(ctx)
 	return s
@@ -118,7 +121,7 @@ func (s *redisStore) revoke(r revocation) {
 		return // written back by the next sync
 	}
 	msg, _ := json.Marshal(r)
-	s.client.Publish(ctx, redisChannel, msg)
+	s.client.Publish(ctx, s.channel, msg)
 }
 
 // write stores one revocation, expiring with what it protects.
@@ -166,7 +169,7 @@ func (s *redisStore) run(ctx context.Context) {
 // follow subscribes, calls reachable once Redis answers, syncs, then
 // applies what other instances announce until the connection fails.
 func (s *redisStore) follow(ctx context.Context, reachable func()) error {
-	ps := s.client.Subscribe(ctx, redisChannel)
+	ps := s.client.Subscribe(ctx, s.channel)
 	defer ps.Close()
 	if _, err := ps.ReceiveTimeout(ctx, redisTimeout); err != nil {
 		return err
@@ -275,7 +278,7 @@ func (s *redisStore) sync(ctx context.Context) error {
 		// Announced too: an instance that synced before this write would
 		// otherwise learn of it only at its next full read.
 		msg, _ := json.Marshal(r)
-		pipe.Publish(ctx, redisChannel, msg)
+		pipe.Publish(ctx, s.channel, msg)
 	}
 	_, err := pipe.Exec(ctx)
 	return err
