@@ -28,7 +28,7 @@ import (
 
 // redisServer is one redis-server process of a test.
 type redisServer struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	port string
 	dir  string
@@ -43,7 +43,7 @@ type redisServer struct {
 }
 
 // redisBinary finds redis-server, or skips the test (fails it in CI).
-func redisBinary(t *testing.T) string {
+func redisBinary(t testing.TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("redis-server"); err == nil {
 		return p
@@ -62,7 +62,7 @@ func redisBinary(t *testing.T) string {
 // kernel takes ephemeral ports from: Redis may be started late, or killed
 // and started again on the same port, and meanwhile no outgoing connection
 // or bind to port 0 (freePort) can take a port outside that range.
-func redisPort(t *testing.T) string {
+func redisPort(t testing.TB) string {
 	t.Helper()
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -89,7 +89,7 @@ func redisPort(t *testing.T) string {
 // newRedis prepares a Redis on a free loopback port without starting it,
 // for a test that starts Caddy before Redis. It is stopped when the test
 // ends.
-func newRedis(t *testing.T) *redisServer {
+func newRedis(t testing.TB) *redisServer {
 	t.Helper()
 	r := &redisServer{t: t, bin: redisBinary(t), port: redisPort(t), dir: t.TempDir()}
 	t.Cleanup(r.kill)
@@ -99,7 +99,7 @@ func newRedis(t *testing.T) *redisServer {
 // startRedis runs a Redis on a free loopback port, with more
 // redis-server options, and waits until it answers PING. It is stopped
 // when the test ends.
-func startRedis(t *testing.T, args ...string) *redisServer {
+func startRedis(t testing.TB, args ...string) *redisServer {
 	t.Helper()
 	r := newRedis(t)
 	r.args = args

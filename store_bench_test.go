@@ -20,18 +20,61 @@ func BenchmarkAuthHS256NoStore(b *testing.B) {
 
 func BenchmarkAuthHS256MemoryStore(b *testing.B) {
 	h := benchHandler(b, hs256BenchBackend)
-	benchRevokeOthers(h.backends[0])
+	for _, rev := range benchRevocations(h.backends[0]) {
+		h.backends[0].revs.add(rev)
+	}
 	benchServe(b, h, []string{benchToken(b)}, nil)
 }
 
-// benchRevokeOthers revokes a thousand other tokens and a hundred other
-// users, so that the copy is not empty and has changed since start.
-func benchRevokeOthers(b *Backend) {
+// benchRevocations are a thousand other tokens and a hundred other users,
+// so that the copy is not empty and has changed since start.
+func benchRevocations(b *Backend) []revocation {
 	until := time.Now().Add(time.Hour).Unix()
+	var revs []revocation
 	for i := range 1000 {
-		b.revs.add(revocation{Backend: b.name, JTI: "other-" + strconv.Itoa(i), Until: until})
+		revs = append(revs, revocation{Backend: b.name, JTI: "other-" + strconv.Itoa(i), Until: until})
 	}
 	for i := range 100 {
-		b.revs.add(revocation{Backend: b.name, User: "user-" + strconv.Itoa(i), At: time.Now().Unix(), Until: until})
+		revs = append(revs, revocation{Backend: b.name, User: "user-" + strconv.Itoa(i), At: time.Now().Unix(), Until: until})
+	}
+	return revs
+}
+
+func BenchmarkAuthHS256RedisStore(b *testing.B) {
+	r := startRedis(b)
+	ctx := provisionBackends(b, `{"store":{"type":"redis","url":"`+r.url()+`"},"backends":{"api":`+hs256BenchBackend+`}}`)
+	h := new(Auth)
+	if err := h.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	s := h.backends[0].store
+	for deadline := time.Now().Add(5 * time.Second); !s.up(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("the Redis store did not connect")
+		}
+	}
+	for _, rev := range benchRevocations(h.backends[0]) {
+		s.revoke(rev) // written to Redis and announced, as a cluster would
+	}
+	benchServe(b, h, []string{benchToken(b)}, nil)
+}
+
+// BenchmarkRevokedCheck is the check a cache hit adds, alone: nothing was
+// revoked since the token was last checked.
+func BenchmarkRevokedCheck(b *testing.B) {
+	rs := newRevocations()
+	for _, rev := range benchRevocations(&Backend{name: "api"}) {
+		rs.add(rev)
+	}
+	id := &identity{backend: "api", userID: "alice", jti: "mine"}
+	if rs.revoked(id) {
+		b.Fatal("revoked")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if rs.revoked(id) {
+			b.Fatal("revoked")
+		}
 	}
 }
