@@ -253,3 +253,11 @@ machine_info() {
 		echo "- $(redis-server --version | awk '{ sub(/^v=/, "", $3); print "Redis", $3 }') (redis-server on 127.0.0.1, no persistence)"
 	fi
 }
+
+# bench_tmp makes the run's temp dir as TMP, and on exit stops every Caddy
+# and Redis the run started and removes it.
+bench_tmp() { # <name>
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/caddy-jwt-$1.XXXXXX")
+	trap 'stop_caddy; stop_redis; rm -rf "$TMP"' EXIT
+	trap 'exit 130' INT TERM
+}

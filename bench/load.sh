@@ -61,14 +61,7 @@ case " $CASES " in
 *) need_tools ;;
 esac
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/caddy-jwt-load.XXXXXX")
-cleanup() {
-	stop_caddy
-	stop_redis
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp load
 
 bench_setup
 

@@ -51,14 +51,7 @@ memory) need_tools ;;
 *) die "STORE must be redis or memory" ;;
 esac
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/caddy-jwt-revoke.XXXXXX")
-cleanup() {
-	stop_caddy
-	stop_redis
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp revoke
 
 # Tokens are minted by the hundred, so the bench user's hash is bcrypt's
 # cheapest (cost 4): what is timed never checks a password.
