@@ -70,6 +70,9 @@ type redisStore struct {
 	revs    *revocations
 	logger  *zap.Logger
 	isUp    atomic.Bool
+	// unsynced says a revocation could not be written or announced while
+	// Redis seemed up; the next turn of follow syncs.
+	unsynced atomic.Bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -117,11 +120,11 @@ func (s *redisStore) revoke(r revocation) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()
-	if err := s.write(ctx, s.client, r); err != nil {
-		return // written back by the next sync
-	}
 	msg, _ := json.Marshal(r)
-	s.client.Publish(ctx, s.channel, msg)
+	if err := s.write(ctx, s.client, r); err != nil || s.client.Publish(ctx, s.channel, msg).Err() != nil {
+		// Written back and announced by a sync within about a second.
+		s.unsynced.Store(true)
+	}
 }
 
 // write stores one revocation, expiring with what it protects.
@@ -206,7 +209,7 @@ func (s *redisStore) follow(ctx context.Context, reachable func()) error {
 				s.revs.add(r)
 			}
 		}
-		if time.Since(lastSync) >= redisSyncEvery {
+		if time.Since(lastSync) >= redisSyncEvery || s.unsynced.Swap(false) {
 			if err := s.sync(ctx); err != nil {
 				return err
 			}
