@@ -182,7 +182,7 @@ func (b *Backend) validate(name string) error {
 		return fail("algorithm", 0, "several algorithms are allowed only with jwks")
 	}
 	for _, alg := range algs {
-		if !slices.Contains(algorithmNames, alg) {
+		if !isAlgorithm(alg) {
 			return fail("algorithm", 0, "unknown algorithm %q; use one of %s", alg, strings.Join(algorithmNames, " "))
 		}
 	}

@@ -126,18 +126,6 @@ func addrInUse(err error) bool {
 	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
-// runCaddyfile runs Caddy on a complete Caddyfile, whose site listens on
-// addr, and waits until addr accepts connections. Caddy is stopped when
-// the test ends. A port picked with freePort can be taken before Caddy
-// binds it: prefer runOnFreePort, which retries.
-func runCaddyfile(t testing.TB, caddyfile, addr string) {
-	t.Helper()
-	if err := loadCaddyfile(t, caddyfile); err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
-	waitForCaddy(t, addr)
-}
-
 // loadCaddyfile adapts a complete Caddyfile and loads it into Caddy, which
 // is stopped when the test ends; it returns the error of the load.
 func loadCaddyfile(t testing.TB, caddyfile string) error {

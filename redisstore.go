@@ -120,18 +120,20 @@ func (s *redisStore) revoke(r revocation) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()
-	msg, _ := json.Marshal(r)
-	if err := s.write(ctx, s.client, r); err != nil || s.client.Publish(ctx, s.channel, msg).Err() != nil {
+	if err := s.put(ctx, s.client, r); err != nil {
 		// Written back and announced by a sync within about a second.
 		s.unsynced.Store(true)
 	}
 }
 
-// write stores one revocation, expiring with what it protects.
-func (s *redisStore) write(ctx context.Context, c redis.Scripter, r revocation) error {
+// put stores one revocation, expiring with what it protects, and announces
+// it to the other instances. On a pipeline, the errors come with Exec.
+func (s *redisStore) put(ctx context.Context, c redis.Cmdable, r revocation) error {
 	value, _ := json.Marshal(r)
-	return setIfNewer.Run(ctx, c, []string{revocationRedisKey(r)},
-		value, r.At, r.Until).Err()
+	if err := setIfNewer.Run(ctx, c, []string{revocationRedisKey(r)}, value, r.At, r.Until).Err(); err != nil {
+		return err
+	}
+	return c.Publish(ctx, s.channel, value).Err()
 }
 
 // revocationRedisKey is where a revocation lives in Redis. Backend names
@@ -276,12 +278,10 @@ func (s *redisStore) sync(ctx context.Context) error {
 		return err
 	}
 	pipe := s.client.Pipeline()
+	// Announced too: an instance that synced before this write would
+	// otherwise learn of it only at its next full read.
 	for _, r := range missing {
-		_ = s.write(ctx, pipe, r)
-		// Announced too: an instance that synced before this write would
-		// otherwise learn of it only at its next full read.
-		msg, _ := json.Marshal(r)
-		pipe.Publish(ctx, s.channel, msg)
+		_ = s.put(ctx, pipe, r)
 	}
 	_, err := pipe.Exec(ctx)
 	return err

@@ -82,9 +82,11 @@ func (rs *revocations) revoked(id *identity) bool {
 	if id.notRevokedAt.Load() == g {
 		return false
 	}
+	byJTI := false
 	rs.mu.RLock()
-	_, byJTI := rs.jtis[revocationKey{id.backend, id.jti}]
-	byJTI = byJTI && id.jti != ""
+	if id.jti != "" {
+		_, byJTI = rs.jtis[revocationKey{id.backend, id.jti}]
+	}
 	user, byUser := rs.users[revocationKey{id.backend, id.userID}]
 	rs.mu.RUnlock()
 	if byJTI || (byUser && (id.times.iat == nil || id.times.iat.Unix() <= user.At)) {
