@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -107,6 +108,11 @@ type Backend struct {
 	// clears it. Default: no cookie (Bearer tokens only).
 	Cookie *CookieConfig `json:"cookie,omitempty"`
 
+	// Refresh tokens, so that a login stays signed in beyond the access
+	// token's lifetime: rotated at every use, kept in the app's store as
+	// hashes. It needs a backend that signs and has users. Default: none.
+	Refresh *Refresh `json:"refresh,omitempty"`
+
 	name     string
 	keys     *keySet
 	parser   *jwt.Parser
@@ -123,8 +129,13 @@ type Backend struct {
 	// revs are the revocations of the app's store, which every token
 	// this backend verifies is checked against.
 	revs *revocations
-	// store is the app's store, for revoking.
+	// store is the app's store, for revoking and refresh families.
 	store store
+	// refresh is nil without refresh tokens.
+	refresh *refreshState
+	// refreshOffset moves the clock of the refresh rule, in nanoseconds;
+	// tests set it.
+	refreshOffset atomic.Int64
 	// cache holds the tokens this backend verified; it lives and dies with
 	// this provisioned backend, so a config reload starts it empty.
 	cache *tokenCache
@@ -253,6 +264,22 @@ func (b *Backend) validate(name string) error {
 		if sub, err := check.provision(name); err != nil {
 			return &configError{scope: scope, setting: "cookie", sub: sub, msg: err.Error()}
 		}
+		if b.Cookie.RefreshPath != "" && b.Refresh == nil {
+			return &configError{scope: scope, setting: "cookie", sub: "refresh_path", msg: "there are no refresh tokens: add refresh to the backend, or remove refresh_path"}
+		}
+	}
+	if r := b.Refresh; r != nil {
+		switch {
+		case r.Lifetime <= 0:
+			return fail("refresh", 0, "the lifetime must be positive, got %s", time.Duration(r.Lifetime))
+		case r.Idle < 0:
+			return fail("refresh", 0, "idle must not be negative, got %s", time.Duration(r.Idle))
+		case r.Idle >= r.Lifetime:
+			return fail("refresh", 0, "idle (%s) must be shorter than the lifetime (%s)", time.Duration(r.Idle), time.Duration(r.Lifetime))
+		}
+		if err := b.canLogin(name); err != nil {
+			return fail("refresh", 0, "refresh tokens need a backend that logs users in: %v", err)
+		}
 	}
 	return nil
 }
@@ -290,6 +317,17 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 		if _, err := b.Cookie.provision(name); err != nil {
 			return b.errorf("cookie", "%v", err)
 		}
+	}
+	if b.Refresh != nil {
+		path := ""
+		if b.Cookie != nil {
+			path = b.Cookie.RefreshPath
+		}
+		rs, err := newRefreshState(b.Refresh, b.keys.signKey, path)
+		if err != nil {
+			return b.errorf("refresh", "%v", err)
+		}
+		b.refresh = rs
 	}
 
 	if b.UsersFile != "" || len(b.Users) > 0 {

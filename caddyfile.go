@@ -19,7 +19,7 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("jwt", parseGlobalOption)
-	httpcaddyfile.RegisterHandlerDirective("jwt_login", parseLogin)
+	httpcaddyfile.RegisterDirective("jwt_login", parseLoginRoute)
 	httpcaddyfile.RegisterHandlerDirective("jwt_logout", parseLogout)
 	httpcaddyfile.RegisterHandlerDirective("jwt_auth", parseAuth)
 	// Logging in and out must work on a path that jwt_auth protects, and
@@ -50,11 +50,13 @@ func init() {
 //			user_claim <claim>
 //			users      <file>
 //			user       <name> <hash> [<claim>=<value>...]
+//			refresh    <lifetime> [idle <duration>]
 //			cookie     [<name>] {
-//				domain    <domain>
-//				path      <path>
-//				same_site lax|strict|none
+//				domain       <domain>
+//				path         <path>
+//				same_site    lax|strict|none
 //				insecure
+//				refresh_path <path>
 //			}
 //		}
 //	}
@@ -231,6 +233,24 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, *settingLines,
 				u.Claims[k] = v
 			}
 			b.Users = append(b.Users, u)
+		case "refresh":
+			if len(args) == 3 && args[1] != "idle" {
+				return nil, nil, errf(setting, "unknown option %q; want refresh <lifetime> [idle <duration>], such as refresh 30d idle 7d", args[1])
+			}
+			if len(args) != 1 && len(args) != 3 {
+				return nil, nil, errf(setting, "want refresh <lifetime> [idle <duration>], such as refresh 30d idle 7d")
+			}
+			if b.Refresh != nil {
+				return nil, nil, errf(setting, "set only once")
+			}
+			b.Refresh = new(Refresh)
+			for i, v := range []*caddy.Duration{&b.Refresh.Lifetime, &b.Refresh.Idle}[:len(args)/2+1] {
+				dur, perr := parseDurationArg(args[2*i])
+				if perr != nil {
+					return nil, nil, errf(setting, "%v", perr)
+				}
+				*v = caddy.Duration(dur)
+			}
 		case "cookie":
 			if err = need(0, 1); err != nil {
 				break
@@ -283,6 +303,8 @@ func parseCookie(d *caddyfile.Dispenser, backend string, args []string, lines *s
 			c.SameSite = strings.ToLower(args[0])
 		case "insecure":
 			c.Insecure = true
+		case "refresh_path":
+			c.RefreshPath = args[0]
 		default:
 			return nil, d.Errf("jwt backend %q: cookie: unrecognized subdirective %q", backend, setting)
 		}
@@ -301,16 +323,45 @@ func definedBackends(h httpcaddyfile.Helper) *App {
 	return app
 }
 
-// parseLogin sets up jwt_login. Syntax:
+// parseLoginRoute is RegisterHandlerDirective's wrapper for jwt_login, which
+// also keeps the matcher when it is one literal path: the login's Path,
+// the default path of the refresh cookie.
+func parseLoginRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	path := ""
+	if h.NextArg() && isLocalPath(h.Val()) && !strings.ContainsAny(h.Val(), "*{") {
+		path = h.Val()
+	}
+	h.Reset()
+	h.Next()
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	login, err := parseLogin(h, path)
+	if err != nil {
+		return nil, err
+	}
+	return h.NewRoute(matcherSet, login), nil
+}
+
+// parseLogin sets up jwt_login, at path when its matcher is one literal
+// path. Syntax:
 //
 //	jwt_login [<matcher>] [<backend>] {
 //		rate_limit <count> <window> | off
 //		page <file>
 //	}
-func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+func parseLogin(h httpcaddyfile.Helper, path string) (caddyhttp.MiddlewareHandler, error) {
 	login := new(Login)
 	if err := login.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
+	}
+	// The path goes into the JSON only where a refresh cookie may use it.
+	if _, b, err := definedBackends(h).backend(login.Backend); err == nil && b.Refresh != nil && b.Cookie != nil {
+		login.Path = path
 	}
 	if _, err := login.validate(definedBackends(h)); err != nil {
 		return nil, login.lines.locate(err)

@@ -31,6 +31,14 @@ type CookieConfig struct {
 	// plain HTTP. For development on http://localhost only. Default: false.
 	Insecure bool `json:"insecure,omitempty"`
 
+	// The Path of the refresh cookie, `<name>_refresh`, which a backend
+	// with refresh sets beside the token cookie (always HttpOnly and
+	// SameSite=Strict, never with a Domain). It should cover jwt_login
+	// and jwt_logout but not the app, so that the refresh token never
+	// reaches it. Default: the path of the backend's jwt_login when the
+	// Caddyfile gives it as one literal path; required otherwise.
+	RefreshPath string `json:"refresh_path,omitempty"`
+
 	sameSite http.SameSite
 }
 
@@ -52,6 +60,11 @@ func (c *CookieConfig) provision(backend string) (sub string, err error) {
 	}
 	if err := checkCookiePath(c.Path); err != nil {
 		return "path", err
+	}
+	if c.RefreshPath != "" {
+		if err := checkCookiePath(c.RefreshPath); err != nil {
+			return "refresh_path", fmt.Errorf("refresh_path: %v", err)
+		}
 	}
 	if err := checkCookieDomain(c.Domain); err != nil {
 		return "domain", err
@@ -144,4 +157,31 @@ func (c *CookieConfig) base() *http.Cookie {
 		HttpOnly: true,
 		SameSite: c.sameSite,
 	}
+}
+
+// refreshName is the name of the refresh cookie. A __Host- cookie's
+// refresh cookie cannot keep that prefix, which demands Path=/.
+func (c *CookieConfig) refreshName() string {
+	if rest, ok := strings.CutPrefix(c.Name, "__Host-"); ok {
+		return "__Secure-" + rest + "_refresh"
+	}
+	return c.Name + "_refresh"
+}
+
+// refreshCookie is the cookie that carries a refresh token for lifetime,
+// at path; a lifetime of 0 clears it.
+func (c *CookieConfig) refreshCookie(token, path string, lifetime time.Duration) *http.Cookie {
+	ck := &http.Cookie{
+		Name:     c.refreshName(),
+		Value:    token,
+		Path:     path,
+		Secure:   !c.Insecure,
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+		MaxAge:   int(lifetime / time.Second),
+	}
+	if lifetime <= 0 {
+		ck.MaxAge, ck.Expires = -1, time.Unix(0, 0)
+	}
+	return ck
 }

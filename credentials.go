@@ -8,19 +8,28 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // loginForm is what a login request sent.
 type loginForm struct {
 	username, password string
+	// grant is the OAuth2 grant type: "password" (also when none was
+	// sent) or "refresh_token", with refreshToken (which may be empty:
+	// then the refresh cookie is used).
+	grant, refreshToken string
+	// errCode is the OAuth2 error of a refused request, when it is not
+	// invalid_request.
+	errCode string
 	// redirect is the form's `redirect` field: where a browser wants to go
 	// after logging in. It is checked by safeRedirect before any use.
 	redirect string
 }
 
-// readCredentials reads username and password from a form or JSON body. A
-// non-zero status says the request is refused, with detail saying why.
-func readCredentials(r *http.Request) (form loginForm, status int, detail string) {
+// readCredentials reads username and password, or a refresh token when
+// refresh is allowed, from a form or JSON body. A non-zero status says the
+// request is refused, with detail saying why.
+func readCredentials(r *http.Request, refresh bool) (form loginForm, status int, detail string) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mediaType != "application/x-www-form-urlencoded" && mediaType != "application/json") {
 		return form, http.StatusUnsupportedMediaType,
@@ -40,12 +49,16 @@ func readCredentials(r *http.Request) (form loginForm, status int, detail string
 	var grantType string
 	if mediaType == "application/json" {
 		var in struct {
-			Username  *string `json:"username"`
-			Password  *string `json:"password"`
-			GrantType *string `json:"grant_type"`
+			Username     *string `json:"username"`
+			Password     *string `json:"password"`
+			GrantType    *string `json:"grant_type"`
+			RefreshToken *string `json:"refresh_token"`
 		}
 		if err := json.Unmarshal(body, &in); err != nil {
 			return form, http.StatusBadRequest, "body is not a JSON object with string fields username and password"
+		}
+		if in.RefreshToken != nil {
+			form.refreshToken = *in.RefreshToken
 		}
 		if in.Username != nil {
 			form.username = *in.Username
@@ -66,6 +79,7 @@ func readCredentials(r *http.Request) (form loginForm, status int, detail string
 		}
 		form.username, form.password = values.Get("username"), values.Get("password")
 		form.redirect = values.Get("redirect")
+		form.refreshToken = values.Get("refresh_token")
 		if gt, ok := values["grant_type"]; ok {
 			grantType = gt[0]
 			if grantType == "" {
@@ -73,13 +87,38 @@ func readCredentials(r *http.Request) (form loginForm, status int, detail string
 			}
 		}
 	}
+	form.grant = "password"
 	switch {
-	case grantType != "" && grantType != "password":
+	case grantType == "" || grantType == "password":
+	case !wellFormedGrant(grantType):
+		return form, http.StatusBadRequest, "grant_type is empty or malformed"
+	case grantType == "refresh_token" && refresh:
+		form.grant = grantType
+		return form, 0, ""
+	default:
+		form.errCode = "unsupported_grant_type"
+		if refresh {
+			return form, http.StatusBadRequest, "grant_type must be password or refresh_token"
+		}
 		return form, http.StatusBadRequest, "grant_type must be password"
+	}
+	switch {
 	case form.username == "":
 		return form, http.StatusBadRequest, "username is required"
 	case form.password == "":
 		return form, http.StatusBadRequest, "password is required"
 	}
 	return form, 0, ""
+}
+
+// wellFormedGrant tells whether a grant type is a name or a URI as RFC 6749
+// §A.10 allows.
+func wellFormedGrant(g string) bool {
+	for i := 0; i < len(g); i++ {
+		c := g[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~:/?#[]@!$&'()*+,;=%", c) >= 0) {
+			return false
+		}
+	}
+	return g != ""
 }

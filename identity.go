@@ -24,7 +24,10 @@ type identity struct {
 	userID  string
 	// jti is the token's id, by which it can be revoked; "" when it has
 	// none.
-	jti    string
+	jti string
+	// sid is the refresh family the token was issued in, by which it is
+	// revoked with its family; "" when it has none.
+	sid    string
 	claims jwt.MapClaims
 	// times are the claims checked against the clock on every request.
 	times tokenTimes

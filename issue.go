@@ -11,15 +11,24 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Issue signs a new token for a user; it returns the token and its lifetime
-// in whole seconds.
-func (b *Backend) Issue(a *account) (string, int64, error) {
+// userID is the user claim of a's tokens: the claim of that name if a has
+// one, else the login name.
+func (a *account) userID(claim string) string {
+	if v, ok := a.claims[claim]; ok {
+		return claimString(v)
+	}
+	return a.name
+}
+
+// Issue signs a new token for a user, in the refresh family sid when sid is
+// not ""; it returns the token and its iat.
+func (b *Backend) Issue(a *account, sid string) (string, int64, error) {
 	now := time.Now()
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", 0, err
 	}
-	claims := make(jwt.MapClaims, len(a.claims)+7)
+	claims := make(jwt.MapClaims, len(a.claims)+8)
 	for k, v := range a.claims {
 		claims[k] = v
 	}
@@ -33,7 +42,7 @@ func (b *Backend) Issue(a *account) (string, int64, error) {
 	// Another instance's clock may run ahead; its second is waited for a
 	// little only, and then written as iat, within the leeway.
 	iat := now.Unix()
-	if at := b.revs.userRevokedAt(b.name, claimString(claims[b.UserClaim])); at >= iat {
+	if at := b.revs.userRevokedAt(b.name, a.userID(b.UserClaim)); at >= iat {
 		time.Sleep(min(time.Until(time.Unix(at+1, 0)), 2*time.Second))
 		now = time.Now()
 		iat = max(now.Unix(), at+1)
@@ -41,6 +50,9 @@ func (b *Backend) Issue(a *account) (string, int64, error) {
 	claims["iat"] = iat
 	claims["exp"] = now.Add(b.lifetime).Unix()
 	claims["jti"] = base64.RawURLEncoding.EncodeToString(jti[:])
+	if sid != "" {
+		claims["sid"] = sid
+	}
 	if b.Issuer != "" {
 		claims["iss"] = b.Issuer
 	}
@@ -59,5 +71,5 @@ func (b *Backend) Issue(a *account) (string, int64, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("signing token: %v", err)
 	}
-	return signed, int64(b.lifetime / time.Second), nil
+	return signed, iat, nil
 }

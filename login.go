@@ -53,6 +53,12 @@ type Login struct {
 	// minutes.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
+	// The path this login is served at, when its route matches one
+	// literal path; the Caddyfile adapter fills it in from the
+	// directive's matcher. It is the default refresh_path of the
+	// backend's cookie. Default: none.
+	Path string `json:"path,omitempty"`
+
 	// Path of an html/template file that replaces the built-in login page.
 	// It gets the fields Action, Redirect, Error, Username and Backend (see
 	// docs/jwt_login.md). A template that does not parse is a configuration
@@ -106,6 +112,9 @@ func (h *Login) Provision(ctx caddy.Context) error {
 	if h.backend, err = h.validate(app); err != nil {
 		return reportConfigError(ctx, err)
 	}
+	if err := h.provisionRefreshPath(); err != nil {
+		return reportConfigError(ctx, err)
+	}
 	if h.devices, err = newDeviceCookies(h.backend.name, h.backend.keys.signKey); err != nil {
 		return fmt.Errorf("jwt_login: %v", err)
 	}
@@ -150,7 +159,32 @@ func (h *Login) validate(app *App) (*Backend, error) {
 	if rl := h.RateLimit; rl != nil && !rl.Disabled && (rl.Count < 0 || rl.Window < 0) {
 		return nil, settingError("jwt_login", "rate_limit", "count and window must be positive")
 	}
+	if h.Path != "" && !isLocalPath(h.Path) {
+		return nil, settingError("jwt_login", "path", "%q must be a path such as /auth/login", h.Path)
+	}
+	if b.Refresh != nil && b.Cookie != nil && b.Cookie.RefreshPath == "" && h.Path == "" {
+		return nil, &configError{scope: backendScope(name), setting: "cookie", sub: "refresh_path",
+			msg: "refresh_path is needed for the refresh cookie, since jwt_login is not on one literal path (such as jwt_login /auth/login); set refresh_path to a path that covers jwt_login and jwt_logout, such as /auth"}
+	}
 	return b, nil
+}
+
+// provisionRefreshPath makes this login's path the Path of the backend's
+// refresh cookie, when the cookie block does not set one.
+func (h *Login) provisionRefreshPath() error {
+	b := h.backend
+	if b.refresh == nil || b.Cookie == nil || b.Cookie.RefreshPath != "" {
+		return nil
+	}
+	switch b.refresh.path {
+	case "":
+		b.refresh.path = h.Path
+	case h.Path:
+	default:
+		return &configError{scope: backendScope(b.name), setting: "cookie", sub: "refresh_path",
+			msg: fmt.Sprintf("refresh_path is needed for the refresh cookie, since the backend's jwt_login routes are at %s and %s; set refresh_path to a path that covers both and jwt_logout", b.refresh.path, h.Path)}
+	}
+	return nil
 }
 
 // Cleanup gives the limiters back to the pool: they are dropped with their
@@ -178,6 +212,9 @@ type tokenBody struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
+	// With refresh: the refresh token and its seconds to live.
+	RefreshToken     string `json:"refresh_token,omitempty"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in,omitempty"`
 }
 
 func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
@@ -185,7 +222,11 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	w.Header().Set("Pragma", "no-cache")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return h.servePage(w, r, http.StatusOK, loginForm{redirect: r.URL.Query().Get("redirect")}, "")
+		redirect := r.URL.Query().Get("redirect")
+		if r.Method == http.MethodGet && h.silentRefresh(w, r, redirect) {
+			return nil
+		}
+		return h.servePage(w, r, http.StatusOK, loginForm{redirect: redirect}, "")
 	case http.MethodPost:
 	default:
 		h.backend.metrics.loginInvalidRequest.Inc()
@@ -213,10 +254,12 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if read {
 		var status int
 		var detail string
-		if form, status, detail = readCredentials(r); status != 0 {
+		if form, status, detail = readCredentials(r, h.backend.refresh != nil); status != 0 {
 			return h.refuseForm(w, r, ip, browser, form, status, detail)
 		}
-		deviceID, trusted = h.devices.find(r, form.username, now)
+		if form.grant == "password" {
+			deviceID, trusted = h.devices.find(r, form.username, now)
+		}
 	}
 	var adm admission
 	if h.limits != nil {
@@ -234,7 +277,7 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 			if browser && !read {
 				// Reading the form (bounded, no hash) keeps what was
 				// typed and where the person was going.
-				form, _, _ = readCredentials(r)
+				form, _, _ = readCredentials(r, h.backend.refresh != nil)
 			}
 			return h.rateLimited(w, r, ip, browser, form, wait, by.l.refused(by.key, now, h.app.rateLimitedDelay))
 		}
@@ -242,10 +285,15 @@ func (h *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if !read {
 		var status int
 		var detail string
-		if form, status, detail = readCredentials(r); status != 0 {
+		if form, status, detail = readCredentials(r, h.backend.refresh != nil); status != 0 {
 			adm.settle(notChecked)
 			return h.refuseForm(w, r, ip, browser, form, status, detail)
 		}
+	}
+	if form.grant == "refresh_token" {
+		result, err := h.refreshGrant(w, r, form, ip, browser)
+		adm.settle(result)
+		return err
 	}
 	if h.limits != nil {
 		if wait, by := h.limits.admitUser(&adm, form.username, now); wait > 0 {
@@ -295,7 +343,11 @@ func (h *Login) refuse(w http.ResponseWriter, r *http.Request, ip string, browse
 	if browser {
 		return h.servePage(w, r, status, form, message)
 	}
-	return writeJSON(w, status, errorBody{"invalid_request", detail})
+	code := "invalid_request"
+	if form.errCode != "" {
+		code = form.errCode
+	}
+	return writeJSON(w, status, errorBody{code, detail})
 }
 
 // login checks the credentials and answers, with pages and redirects for a
@@ -334,23 +386,36 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip
 		return failed, writeJSON(w, http.StatusBadRequest, errorBody{"invalid_grant", "LOGIN_BAD_CREDENTIALS"})
 	}
 
-	token, expiresIn, err := h.backend.Issue(user)
+	iss, err := h.backend.login(r.Context(), user)
 	if err != nil {
 		return succeeded, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	h.backend.metrics.loginSuccess.Inc()
 	h.logger.Info("login succeeded",
 		zap.String("backend", h.backend.name), zap.String("user", user.name), zap.String("client_ip", ip))
-	if c := h.backend.Cookie; c != nil {
-		http.SetCookie(w, c.issue(token, time.Duration(expiresIn)*time.Second))
-	}
 	http.SetCookie(w, h.devices.issue(r, user.name, deviceID, time.Now()))
-	if browser {
-		w.Header().Set("Location", safeRedirect(form.redirect))
-		w.WriteHeader(http.StatusSeeOther)
-		return succeeded, nil
+	return succeeded, h.respond(w, iss, browser, form.redirect)
+}
+
+// respond hands out the tokens of a login or refresh: in the cookies when
+// the backend has them, and as JSON, or for a browser as a 303 to
+// redirect.
+func (h *Login) respond(w http.ResponseWriter, iss issued, browser bool, redirect string) error {
+	if c := h.backend.Cookie; c != nil {
+		http.SetCookie(w, c.issue(iss.token, time.Duration(iss.expiresIn)*time.Second))
+		if iss.refresh != "" {
+			http.SetCookie(w, c.refreshCookie(iss.refresh, h.backend.refresh.path, time.Duration(iss.refreshIn)*time.Second))
+		}
 	}
-	return succeeded, writeJSON(w, http.StatusOK, tokenBody{token, token, "bearer", expiresIn})
+	if browser {
+		w.Header().Set("Location", safeRedirect(redirect))
+		w.WriteHeader(http.StatusSeeOther)
+		return nil
+	}
+	return writeJSON(w, http.StatusOK, tokenBody{
+		Token: iss.token, AccessToken: iss.token, TokenType: "bearer", ExpiresIn: iss.expiresIn,
+		RefreshToken: iss.refresh, RefreshExpiresIn: iss.refreshIn,
+	})
 }
 
 // waitText says how long a person must wait, for the login page.

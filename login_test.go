@@ -344,9 +344,10 @@ func TestLoginRefusesBadRequests(t *testing.T) {
 		{name: "JSON object password is invalid_request", contentType: jsonType, body: `{"username":"alice","password":{"x":1}}`, status: 400, errCode: "invalid_request"},
 		{name: "JSON array body is invalid_request", contentType: jsonType, body: `["alice","alice-pw"]`, status: 400, errCode: "invalid_request"},
 		{name: "JSON null body is invalid_request", contentType: jsonType, body: `null`, status: 400, errCode: "invalid_request"},
-		{name: "grant_type other than password is invalid_request", contentType: formType, body: "grant_type=client_credentials&username=alice&password=alice-pw", status: 400, errCode: "invalid_request"},
+		{name: "grant_type other than password is unsupported_grant_type", contentType: formType, body: "grant_type=client_credentials&username=alice&password=alice-pw", status: 400, errCode: "unsupported_grant_type"},
+		{name: "malformed grant_type is invalid_request", contentType: formType, body: "grant_type=pass+word&username=alice&password=alice-pw", status: 400, errCode: "invalid_request"},
 		{name: "empty grant_type is invalid_request", contentType: formType, body: "grant_type=&username=alice&password=alice-pw", status: 400, errCode: "invalid_request"},
-		{name: "JSON grant_type other than password is invalid_request", contentType: jsonType, body: `{"grant_type":"refresh_token","username":"alice","password":"alice-pw"}`, status: 400, errCode: "invalid_request"},
+		{name: "JSON refresh_token grant without refresh is unsupported_grant_type", contentType: jsonType, body: `{"grant_type":"refresh_token","username":"alice","password":"alice-pw"}`, status: 400, errCode: "unsupported_grant_type"},
 		{name: "JSON non-string grant_type is invalid_request", contentType: jsonType, body: `{"grant_type":1,"username":"alice","password":"alice-pw"}`, status: 400, errCode: "invalid_request"},
 
 		{name: "wrong password is invalid_grant", contentType: formType, body: "username=alice&password=nope", status: 400, exactBody: badCredentials},

@@ -1,6 +1,7 @@
 package caddyjwt
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -103,6 +104,9 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		return nil
 	}
 	http.SetCookie(w, c.clear())
+	if rs := h.backend.refresh; rs != nil && rs.path != "" {
+		http.SetCookie(w, c.refreshCookie("", rs.path, 0))
+	}
 	if ce := h.logger.Check(zapcore.DebugLevel, "logout"); ce != nil {
 		ce.Write(zap.String("backend", h.backend.name), zap.String("client_ip", clientIP(r)))
 	}
@@ -116,10 +120,19 @@ func (h *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 }
 
 // revokePresented revokes the tokens the request carries, in the
-// Authorization header and the backend's cookie, until they expire. Only a
-// token that verifies for the backend is revoked, so that nobody can
-// revoke a token id they made up.
+// Authorization header and the backend's cookie, until they expire, and
+// the refresh family they belong to. Only a token that verifies for the
+// backend is revoked, so that nobody can revoke a token id they made up.
 func (h *Logout) revokePresented(r *http.Request) {
+	b := h.backend
+	sids := make(map[string]bool)
+	if b.refresh != nil && b.Cookie != nil {
+		if ck, err := r.Cookie(b.Cookie.refreshName()); err == nil && ck.Value != "" {
+			if sid, ok := h.familyOfRefreshToken(r, ck.Value); ok {
+				sids[sid] = true
+			}
+		}
+	}
 	var raws []string
 	if raw, err := bearerToken(r.Header); err == nil && raw != "" {
 		raws = append(raws, raw)
@@ -130,15 +143,48 @@ func (h *Logout) revokePresented(r *http.Request) {
 		}
 	}
 	for _, raw := range raws {
-		id, err := h.backend.Verify(raw)
-		if err != nil || id.jti == "" {
-			continue // not ours, already revoked, or revocable by user only
+		id, err := b.Verify(raw)
+		if b.refresh != nil && err == errTokenExpired {
+			// An expired token still names its family, which logging
+			// out ends while it lives.
+			if sid := b.expiredSID(raw); sid != "" && b.familyLive(r.Context(), sid) {
+				sids[sid] = true
+			}
+			continue
 		}
-		h.backend.store.revoke(revocation{Backend: h.backend.name, JTI: id.jti, Until: id.times.expires().Unix()})
+		if err != nil {
+			continue // not ours, or already revoked
+		}
+		if id.sid != "" && b.refresh != nil {
+			sids[id.sid] = true
+		}
+		if id.jti == "" {
+			continue // revocable by user only
+		}
+		b.store.revoke(revocation{Backend: b.name, JTI: id.jti, Until: id.times.expires().Unix()})
 		if ce := h.logger.Check(zapcore.InfoLevel, "token revoked"); ce != nil {
-			ce.Write(zap.String("backend", h.backend.name), zap.String("user", id.userID), zap.String("jti", id.jti), zap.String("by", "logout"))
+			ce.Write(zap.String("backend", b.name), zap.String("user", id.userID), zap.String("jti", id.jti), zap.String("by", "logout"))
 		}
 	}
+	for sid := range sids {
+		b.revokeFamily(sid)
+		if ce := h.logger.Check(zapcore.InfoLevel, "session revoked"); ce != nil {
+			ce.Write(zap.String("backend", b.name), zap.String("session", sid), zap.String("by", "logout"))
+		}
+	}
+}
+
+// familyOfRefreshToken finds the family of a refresh token, if the store
+// knows it.
+func (h *Logout) familyOfRefreshToken(r *http.Request, raw string) (string, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
+	defer cancel()
+	sid, ok, err := h.backend.store.families().familyOf(ctx, h.backend.name, refreshHash(raw))
+	if err != nil {
+		h.logger.Warn("logout could not end the session of its refresh token: the store is unreachable",
+			zap.String("backend", h.backend.name), zap.Error(err))
+	}
+	return sid, ok
 }
 
 // Interface guards

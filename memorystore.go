@@ -12,12 +12,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// revocationsStorageKey is where a memory store saves its revocations in
-// Caddy's storage.
-const revocationsStorageKey = "jwt/revocations.json"
+// Where a memory store saves its state in Caddy's storage: the revocations
+// in one key, each refresh family in its own.
+const (
+	revocationsStorageKey = "jwt/revocations.json"
+	familiesStoragePrefix = "jwt/refresh"
+)
 
 // memoryStore keeps the state in this process, for one instance, and saves
-// the revocations to Caddy's storage so that they survive a restart.
+// the revocations and refresh families to Caddy's storage so that they
+// survive a restart.
 type memoryStore struct {
 	revs    *revocations
 	storage certmagic.Storage
@@ -25,15 +29,28 @@ type memoryStore struct {
 	// saving orders the saves, so that an older list never overwrites a
 	// newer one.
 	saving sync.Mutex
+
+	// famMu guards the families and orders their saves.
+	famMu sync.Mutex
+	fams  map[revocationKey]*family // by backend and id
+	// byHash finds a family by the hash of any token it had.
+	byHash    map[revocationKey]string
+	lastSweep time.Time
 }
 
 func newMemoryStore(storage certmagic.Storage, logger *zap.Logger) (*memoryStore, error) {
-	m := &memoryStore{revs: newRevocations(), storage: storage, logger: logger}
+	m := &memoryStore{
+		revs: newRevocations(), storage: storage, logger: logger,
+		fams: make(map[revocationKey]*family), byHash: make(map[revocationKey]string),
+	}
 	if storage == nil {
 		return m, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := m.loadFamilies(ctx); err != nil {
+		return nil, err
+	}
 	data, err := storage.Load(ctx, revocationsStorageKey)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -58,6 +75,7 @@ func (m *memoryStore) kind() string              { return "memory" }
 func (m *memoryStore) revocations() *revocations { return m.revs }
 func (m *memoryStore) up() bool                  { return true }
 func (m *memoryStore) counter() sharedCounter    { return nil }
+func (m *memoryStore) families() familyStore     { return m }
 func (m *memoryStore) Destruct() error           { return nil }
 func (m *memoryStore) revoke(r revocation)       { m.revs.add(r); m.save() }
 
@@ -77,5 +95,129 @@ func (m *memoryStore) save() {
 	}
 	if err != nil {
 		m.logger.Error("saving revocations", zap.String("key", revocationsStorageKey), zap.Error(err))
+	}
+}
+
+// familyStorageKey is where a family is saved.
+func familyStorageKey(backend, id string) string {
+	return familiesStoragePrefix + "/" + backend + "/" + id
+}
+
+// loadFamilies reads the saved families that have not expired. A damaged
+// one is skipped: its login has to sign in again.
+func (m *memoryStore) loadFamilies(ctx context.Context) error {
+	keys, err := m.storage.List(ctx, familiesStoragePrefix, true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := time.Now().Unix()
+	for _, key := range keys {
+		if info, err := m.storage.Stat(ctx, key); err != nil || !info.IsTerminal {
+			continue // a backend's directory, or deleted meanwhile
+		}
+		data, err := m.storage.Load(ctx, key)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		f := new(family)
+		if err != nil || json.Unmarshal(data, f) != nil || f.ID == "" || f.Backend == "" {
+			m.logger.Error("saved refresh family unreadable; skipping it", zap.String("key", key))
+			continue
+		}
+		if f.Expires <= now {
+			_ = m.storage.Delete(ctx, key)
+			continue
+		}
+		m.index(f)
+	}
+	return nil
+}
+
+// index keeps f and finds it by each of its tokens.
+func (m *memoryStore) index(f *family) {
+	m.fams[revocationKey{f.Backend, f.ID}] = f
+	for _, h := range f.Hashes {
+		m.byHash[revocationKey{f.Backend, h}] = f.ID
+	}
+}
+
+func (m *memoryStore) createFamily(ctx context.Context, f *family) error {
+	m.famMu.Lock()
+	defer m.famMu.Unlock()
+	m.sweep(ctx, time.Now())
+	saved := *f
+	saved.Hashes = []string{f.Current}
+	m.index(&saved)
+	m.saveFamily(ctx, &saved)
+	return nil
+}
+
+func (m *memoryStore) familyOf(_ context.Context, backend, h string) (string, bool, error) {
+	m.famMu.Lock()
+	defer m.famMu.Unlock()
+	id, ok := m.byHash[revocationKey{backend, h}]
+	return id, ok, nil
+}
+
+func (m *memoryStore) updateFamily(ctx context.Context, backend, id string, change func(*family) bool) (bool, error) {
+	m.famMu.Lock()
+	defer m.famMu.Unlock()
+	f, ok := m.fams[revocationKey{backend, id}]
+	if !ok {
+		return false, nil
+	}
+	current := f.Current
+	if !change(f) {
+		return true, nil
+	}
+	if f.Current != current {
+		f.Hashes = append(f.Hashes, f.Current)
+		m.byHash[revocationKey{backend, f.Current}] = id
+		if n := len(f.Hashes) - maxFamilyHashes; n > 0 {
+			for _, h := range f.Hashes[:n] {
+				delete(m.byHash, revocationKey{backend, h})
+			}
+			f.Hashes = append([]string(nil), f.Hashes[n:]...)
+		}
+	}
+	m.saveFamily(ctx, f)
+	return true, nil
+}
+
+// saveFamily writes f to storage; a failure is logged, and the family
+// goes on in this process.
+func (m *memoryStore) saveFamily(ctx context.Context, f *family) {
+	if m.storage == nil {
+		return
+	}
+	data, err := json.Marshal(f)
+	if err == nil {
+		err = m.storage.Store(ctx, familyStorageKey(f.Backend, f.ID), data)
+	}
+	if err != nil {
+		m.logger.Error("saving a refresh family", zap.String("backend", f.Backend), zap.Error(err))
+	}
+}
+
+// sweep forgets the families that have expired, at most once a minute.
+func (m *memoryStore) sweep(ctx context.Context, now time.Time) {
+	if now.Sub(m.lastSweep) < time.Minute {
+		return
+	}
+	m.lastSweep = now
+	for k, f := range m.fams {
+		if f.Expires > now.Unix() {
+			continue
+		}
+		delete(m.fams, k)
+		for _, h := range f.Hashes {
+			delete(m.byHash, revocationKey{f.Backend, h})
+		}
+		if m.storage != nil {
+			_ = m.storage.Delete(ctx, familyStorageKey(f.Backend, f.ID))
+		}
 	}
 }

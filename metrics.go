@@ -25,7 +25,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Namespace: "caddy",
 			Subsystem: "jwt",
 			Name:      "logins_total",
-			Help:      "Login attempts at jwt_login, by backend and result (success, bad_credentials, rate_limited, busy, invalid_request).",
+			Help:      "Login attempts at jwt_login, by backend and result (success, bad_credentials, rate_limited, busy, invalid_request, refresh, refresh_invalid, refresh_reuse, store_unavailable).",
 		}, labels),
 		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "caddy",
@@ -65,7 +65,10 @@ func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*p
 //
 //   - caddy_jwt_logins_total: success, bad_credentials (wrong password,
 //     unknown or disabled user), rate_limited (429), busy (503: no hash
-//     slot), invalid_request (a request refused before any password check);
+//     slot), invalid_request (a request refused before any password check),
+//     refresh (a refresh token exchanged), refresh_invalid (one refused),
+//     refresh_reuse (one used again: its family revoked), store_unavailable
+//     (a refresh the store could not answer);
 //   - caddy_jwt_auth_total: ok, no_token, invalid (any bad token but an
 //     expired or revoked one), expired, revoked, forbidden (a require line
 //     failed), bad_request (a malformed or repeated Authorization header).
@@ -75,15 +78,17 @@ func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*p
 // 0 before anything happened.
 type backendMetrics struct {
 	loginSuccess, loginBadCredentials, loginRateLimited, loginBusy, loginInvalidRequest prometheus.Counter
+	refreshOK, refreshInvalid, refreshReuse, refreshUnavailable                         prometheus.Counter
 
 	authOK, authNoToken, authInvalid, authExpired, authRevoked, authForbidden, authBadRequest prometheus.Counter
 }
 
-// forBackend resolves the counters of the backend named name.
-func (m *metrics) forBackend(name string) *backendMetrics {
+// forBackend resolves the counters of the backend named name; refresh says
+// it has refresh tokens.
+func (m *metrics) forBackend(name string, refresh bool) *backendMetrics {
 	login := func(result string) prometheus.Counter { return m.logins.WithLabelValues(name, result) }
 	auth := func(result string) prometheus.Counter { return m.auths.WithLabelValues(name, result) }
-	return &backendMetrics{
+	bm := &backendMetrics{
 		loginSuccess:        login("success"),
 		loginBadCredentials: login("bad_credentials"),
 		loginRateLimited:    login("rate_limited"),
@@ -98,6 +103,12 @@ func (m *metrics) forBackend(name string) *backendMetrics {
 		authForbidden:  auth("forbidden"),
 		authBadRequest: auth("bad_request"),
 	}
+	// Only a backend with refresh tokens exports their results.
+	if refresh {
+		bm.refreshOK, bm.refreshInvalid = login("refresh"), login("refresh_invalid")
+		bm.refreshReuse, bm.refreshUnavailable = login("refresh_reuse"), login("store_unavailable")
+	}
+	return bm
 }
 
 // countRejected counts a token jwt_auth refused, telling an expired token

@@ -266,8 +266,8 @@ func TestMetricsRegisteringTwiceInOneRegistryReusesTheCounters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second registration: %v", err)
 	}
-	first.forBackend("api").loginSuccess.Inc()
-	second.forBackend("api").loginSuccess.Inc()
+	first.forBackend("api", false).loginSuccess.Inc()
+	second.forBackend("api", false).loginSuccess.Inc()
 	if got := testutil.ToFloat64(first.logins.WithLabelValues("api", "success")); got != 2 {
 		t.Errorf("success = %v, want 2: the second registration must count into the registered counter", got)
 	}
@@ -289,7 +289,7 @@ func TestMetricsRegisteringTwiceInOneRegistryReusesTheCounters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.forBackend("api").authExpired.Inc()
+		m.forBackend("api", false).authExpired.Inc()
 		if got := testutil.ToFloat64(m.auths.WithLabelValues("api", "expired")); got != 1 {
 			t.Errorf("expired = %v, want 1", got)
 		}

@@ -118,7 +118,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("jwt: registering metrics: %v", err)
 	}
 	for name, b := range a.Backends {
-		b.metrics = m.forBackend(name)
+		b.metrics = m.forBackend(name, b.Refresh != nil)
 	}
 	if err := registerStoreGauge(ctx.GetMetricsRegistry(), a.store); err != nil {
 		return fmt.Errorf("jwt: registering metrics: %v", err)

@@ -139,8 +139,11 @@ func (s *redisStore) put(ctx context.Context, c redis.Cmdable, r revocation) err
 // revocationRedisKey is where a revocation lives in Redis. Backend names
 // hold no colon, so the prefix of a backend is its own.
 func revocationRedisKey(r revocation) string {
-	if r.JTI != "" {
+	switch {
+	case r.JTI != "":
 		return redisPrefix + r.Backend + ":revoked:jti:" + r.JTI
+	case r.SID != "":
+		return redisPrefix + r.Backend + ":revoked:sid:" + r.SID
 	}
 	return redisPrefix + r.Backend + ":revoked:user:" + r.User
 }
@@ -207,7 +210,7 @@ func (s *redisStore) follow(ctx context.Context, reachable func()) error {
 		}
 		if m, ok := msg.(*redis.Message); ok {
 			var r revocation
-			if json.Unmarshal([]byte(m.Payload), &r) == nil && r.Backend != "" && (r.JTI != "" || r.User != "") {
+			if json.Unmarshal([]byte(m.Payload), &r) == nil && r.valid() {
 				s.revs.add(r)
 			}
 		}
@@ -240,7 +243,7 @@ func (s *redisStore) sync(ctx context.Context) error {
 		for _, v := range values {
 			str, ok := v.(string)
 			var r revocation
-			if ok && json.Unmarshal([]byte(str), &r) == nil && r.Backend != "" {
+			if ok && json.Unmarshal([]byte(str), &r) == nil && r.valid() {
 				s.revs.add(r)
 				inRedis[revocationRedisKey(r)] = r
 			}

@@ -1,5 +1,6 @@
-// The store: the jwt app's state beyond one request (revocations, and with
-// Redis the login limits of a cluster), behind one small interface.
+// The store: the jwt app's state beyond one request (revocations, refresh
+// token families, and with Redis the login limits of a cluster), behind one
+// small interface.
 
 package caddyjwt
 
@@ -86,6 +87,8 @@ type store interface {
 	// counter gives the login counts shared with other instances, or nil
 	// when there are none to share.
 	counter() sharedCounter
+	// families keeps the refresh token families.
+	families() familyStore
 }
 
 // sharedCounter counts login attempts across every instance sharing a

@@ -119,6 +119,7 @@ func (b *Backend) verify(raw string) (*identity, error) {
 		return nil, b.userClaimMissing
 	}
 	id.jti, _ = claims["jti"].(string)
+	id.sid, _ = claims["sid"].(string)
 	id.replacer = id.replace
 	return id, nil
 }
