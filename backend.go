@@ -277,8 +277,11 @@ func (b *Backend) validate(name string) error {
 		case r.Idle >= r.Lifetime:
 			return fail("refresh", 0, "idle (%s) must be shorter than the lifetime (%s)", time.Duration(r.Idle), time.Duration(r.Lifetime))
 		}
-		if err := b.canLogin(name); err != nil {
-			return fail("refresh", 0, "refresh tokens need a backend that logs users in: %v", err)
+		switch {
+		case b.JWKS != nil || (len(b.Secrets) == 0 && b.SignKey == nil):
+			return fail("refresh", 0, "refresh tokens need a key that signs: a secret or a sign_key")
+		case len(b.Users) == 0 && b.UsersFile == "":
+			return fail("refresh", 0, "refresh tokens need users, and the backend has no users (set users or user)")
 		}
 	}
 	return nil

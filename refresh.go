@@ -262,8 +262,17 @@ func (b *Backend) exchange(ctx context.Context, raw string) (refreshResult, erro
 	next := rs.successorOf(raw)
 	now := b.refreshNow()
 	var f family
+	var a *account
 	res := refreshResult{outcome: refreshUnknown, sid: id}
 	found, err := fs.updateFamily(ctx, b.name, id, func(cur *family) bool {
+		f = *cur
+		// The user is read again first: a removed or disabled one's
+		// token is refused as it is, not taken for a reuse later.
+		var ok bool
+		if a, ok = b.users.current().accounts[cur.User]; !ok || a.disabled {
+			res.outcome = refreshEnded
+			return false
+		}
 		res.outcome = b.apply(cur, refreshHash(raw), refreshHash(next), now)
 		f = *cur
 		return res.outcome != refreshEnded
@@ -280,11 +289,6 @@ func (b *Backend) exchange(ctx context.Context, raw string) (refreshResult, erro
 		b.revokeFamily(f.ID)
 		return res, nil
 	case refreshEnded:
-		return res, nil
-	}
-	a, ok := b.users.current().accounts[f.User]
-	if !ok || a.disabled {
-		res.outcome = refreshEnded
 		return res, nil
 	}
 	token, _, err := b.Issue(a, f.ID)
