@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The real-browser end-to-end test of caddy-jwt (see browser.test.mjs):
-# installs what it needs when it is missing (Debian's Chromium, the pinned
-# npm packages), builds Caddy from cmd/caddy, and runs the test. CI calls it
-# from .ci/run after the Go tests; run it by hand with `bash e2e/run.sh`.
+# The real-browser end-to-end tests of caddy-jwt: browser.test.mjs (the login
+# flow) and refresh.test.mjs (refresh tokens; ~45 s, mostly waiting out token
+# lifetimes). Installs what it needs when it is missing (Debian's Chromium,
+# the pinned npm packages), builds Caddy from cmd/caddy, and runs every
+# *.test.mjs here. CI calls it from .ci/run after the Go tests; run it by
+# hand with `bash e2e/run.sh`.
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -35,5 +37,5 @@ bin="$(mktemp -d)/caddy"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 (cd .. && go build -o "$bin" ./cmd/caddy)
 
-echo "--- browser test ($(/usr/bin/chromium --version 2>/dev/null || echo chromium))"
+echo "--- browser tests ($(/usr/bin/chromium --version 2>/dev/null || echo chromium))"
 CADDY_BIN="$bin" node --test
