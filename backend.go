@@ -247,6 +247,7 @@ func (b *Backend) validate(name string) error {
 	if b.Leeway != nil && *b.Leeway < 0 {
 		return fail("leeway", 0, "must not be negative, got %s", time.Duration(*b.Leeway))
 	}
+	ids := userIDs{}
 	for i, u := range b.Users {
 		if _, err := comparerFor(u.Password); err != nil {
 			return fail("user", i, "user %q: %v", u.Username, err)
@@ -256,6 +257,9 @@ func (b *Backend) validate(name string) error {
 		}
 		if slices.ContainsFunc(b.Users[:i], func(o User) bool { return o.Username == u.Username }) {
 			return fail("user", i, "user %q is defined twice", u.Username)
+		}
+		if err := ids.add(u); err != nil {
+			return fail("user", i, "%v", err)
 		}
 	}
 	if b.Cookie != nil {

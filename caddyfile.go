@@ -49,7 +49,7 @@ func init() {
 //			leeway     <duration>
 //			user_claim <claim>
 //			users      <file>
-//			user       <name> <hash> [<claim>=<value>...]
+//			user       <name> <hash> [id=<id>] [<claim>=<value>...]
 //			refresh    <lifetime> [idle <duration>]
 //			cookie     [<name>] {
 //				domain       <domain>
@@ -226,6 +226,12 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, *settingLines,
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok || k == "" {
 					return nil, nil, errf(setting, "user %q: claim %q is not <claim>=<value>", u.Username, kv)
+				}
+				if k == "id" {
+					// The user's id, not a claim: a claim named id
+					// needs a JSON users file.
+					u.ID = v
+					continue
 				}
 				if u.Claims == nil {
 					u.Claims = make(map[string]any)

@@ -11,15 +11,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// userID is the user claim of a's tokens: the claim of that name if a has
-// one, else the login name.
-func (a *account) userID(claim string) string {
-	if v, ok := a.claims[claim]; ok {
-		return claimString(v)
-	}
-	return a.name
-}
-
 // Issue signs a new token for a user, in the refresh family sid when sid is
 // not ""; it returns the token and its iat.
 func (b *Backend) Issue(a *account, sid string) (string, int64, error) {
@@ -32,17 +23,16 @@ func (b *Backend) Issue(a *account, sid string) (string, int64, error) {
 	for k, v := range a.claims {
 		claims[k] = v
 	}
-	if _, set := claims[b.UserClaim]; !set {
-		claims[b.UserClaim] = a.name
-	}
-	claims["sub"] = a.name
+	// The user's id, not the login name, is who the token is about.
+	claims["sub"] = a.id
+	claims[b.UserClaim] = a.id
 	// Revoking a user revokes the tokens issued up to that second, so a
 	// token issued within it waits for the next one: its iat must be past
 	// the revocation, and not in the future, which a leeway of 0 refuses.
 	// Another instance's clock may run ahead; its second is waited for a
 	// little only, and then written as iat, within the leeway.
 	iat := now.Unix()
-	if at := b.revs.userRevokedAt(b.name, a.userID(b.UserClaim)); at >= iat {
+	if at := b.revs.userRevokedAt(b.name, a.id); at >= iat {
 		time.Sleep(min(time.Until(time.Unix(at+1, 0)), 2*time.Second))
 		now = time.Now()
 		iat = max(now.Unix(), at+1)

@@ -222,7 +222,7 @@ func (b *Backend) login(ctx context.Context, a *account) (issued, error) {
 	now := b.refreshNow()
 	expires := now.Add(b.refresh.lifetime).Unix()
 	f := &family{
-		ID: sid, Backend: b.name, User: a.name, UserID: a.userID(b.UserClaim),
+		ID: sid, Backend: b.name, User: a.name, UserID: a.id,
 		Created: iat, Expires: expires, LastUsed: now.Unix(), Current: refreshHash(raw),
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)

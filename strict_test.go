@@ -204,7 +204,7 @@ func TestStrictPSSLeavesGolangJWTAlone(t *testing.T) {
 
 	// What jwt_login signs with PS256, jwt_auth accepts.
 	b := provisionedBackend(t, `{"sign_key":{"file":"`+keyFile(t, "rsa.pem", pemPrivate(t, key, "pkcs8"))+`"},"algorithm":"PS256"}`)
-	token, _, err := b.Issue(&account{name: "alice"}, "")
+	token, _, err := b.Issue(&account{name: "alice", id: "alice"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

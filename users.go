@@ -24,9 +24,15 @@ import (
 // User is an account that may log in through jwt_login. The same object is
 // one entry of a JSON users file.
 type User struct {
-	// The login name; it becomes the token's `sub`. Required; unique
-	// within a backend.
+	// The login name, such as an email address. Required; unique within
+	// a backend.
 	Username string `json:"username"`
+
+	// The user's id: the token's `sub` (and its user_claim), by which
+	// revocations name the user, so that people log in by username while
+	// apps see a stable id such as a UUID. Ids, or usernames where there
+	// is no id, are unique within a backend. Default: the username.
+	ID string `json:"id,omitempty"`
 
 	// The password hash: bcrypt (`$2a$`, `$2b$`, `$2y$`, as made by
 	// `caddy hash-password` or `htpasswd -B`) or argon2id (`$argon2id$`,
@@ -147,7 +153,9 @@ func shapeOf(hash []byte) string {
 
 // account is a user ready for password checks.
 type account struct {
-	name     string
+	name string
+	// id is the user's id: ID, else the username.
+	id       string
 	hash     []byte
 	cmp      caddyauth.Comparer
 	shape    *hashShape
@@ -166,7 +174,28 @@ func newAccount(u User) (*account, error) {
 	if err := checkUserClaims(u.Claims); err != nil {
 		return nil, fmt.Errorf("user %q: %v", u.Username, err)
 	}
-	return &account{name: u.Username, hash: []byte(u.Password), cmp: cmp, claims: u.Claims, disabled: u.Disabled}, nil
+	return &account{name: u.Username, id: u.id(), hash: []byte(u.Password), cmp: cmp, claims: u.Claims, disabled: u.Disabled}, nil
+}
+
+// id is the user's effective id: ID, else the username.
+func (u User) id() string {
+	if u.ID != "" {
+		return u.ID
+	}
+	return u.Username
+}
+
+// userIDs remembers which user has each effective id, so that two users
+// of a backend never share one.
+type userIDs map[string]string
+
+func (ids userIDs) add(u User) error {
+	id := u.id()
+	if other, dup := ids[id]; dup && other != u.Username {
+		return fmt.Errorf("user %q: id %q is already the id of user %q", u.Username, id, other)
+	}
+	ids[id] = u.Username
+	return nil
 }
 
 // userTable is one immutable generation of a backend's users.
@@ -183,6 +212,7 @@ type userTable struct {
 func newUserTable(inline []User, file string, fromFile []User) (*userTable, error) {
 	t := &userTable{accounts: make(map[string]*account, len(inline)+len(fromFile))}
 	shapes := map[string]*hashShape{}
+	ids := userIDs{}
 	for _, u := range inline {
 		a, err := newAccount(u)
 		if err != nil {
@@ -190,6 +220,9 @@ func newUserTable(inline []User, file string, fromFile []User) (*userTable, erro
 		}
 		if _, dup := t.accounts[a.name]; dup {
 			return nil, fmt.Errorf("user %q is defined twice", a.name)
+		}
+		if err := ids.add(u); err != nil {
+			return nil, err
 		}
 		t.add(a, shapes)
 	}
@@ -200,6 +233,9 @@ func newUserTable(inline []User, file string, fromFile []User) (*userTable, erro
 		}
 		if _, dup := t.accounts[a.name]; dup {
 			return nil, fmt.Errorf("%s: user %q is also defined inline", file, a.name)
+		}
+		if err := ids.add(u); err != nil {
+			return nil, fmt.Errorf("%s: %v", file, err)
 		}
 		t.add(a, shapes)
 	}
@@ -387,7 +423,7 @@ func parseUsersJSON(name string, data []byte) ([]User, error) {
 		return nil, fmt.Errorf("%s:%d: %v", name, lineAt(dec.InputOffset()), err)
 	}
 	var users []User
-	seen := usernames{}
+	seen, ids := usernames{}, userIDs{}
 	for dec.More() {
 		start := dec.InputOffset()
 		var u User
@@ -409,6 +445,9 @@ func parseUsersJSON(name string, data []byte) ([]User, error) {
 			return nil, fmt.Errorf("%s:%d: user %q: %v", name, line, u.Username, err)
 		}
 		if err := seen.add(u.Username, line); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+		if err := ids.add(u); err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 		}
 		users = append(users, u)
