@@ -261,6 +261,9 @@ func (b *Backend) validate(name string) error {
 		if err := ids.add(u); err != nil {
 			return fail("user", i, "%v", err)
 		}
+		if err := checkIDClaim(u, b.UserClaim); err != nil {
+			return fail("user", i, "%v", err)
+		}
 	}
 	if b.Cookie != nil {
 		// Checked on a copy, so that the config keeps what was written.
@@ -343,7 +346,7 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 		if err != nil && b.UsersFile != "" {
 			return b.errorf("users", "%v", err)
 		}
-		users, err := newUserStore(file, b.Users, b.logger)
+		users, err := newUserStore(file, b.Users, b.UserClaim, b.logger)
 		if err != nil {
 			return b.errorf("users", "%v", err)
 		}

@@ -235,6 +235,7 @@ var docCaddyfileSections = []struct{ file, heading string }{
 	{"docs/recipes.md", "## A proxied app on a domain"},
 	{"docs/recipes.md", "## JSON error bodies"},
 	{"docs/recipes.md", "## Accept tokens from a fastapi-users app"},
+	{"docs/recipes.md", "## Log fastapi-users users in by email"},
 	{"docs/recipes.md", "## Verify tokens from an OIDC provider"},
 	{"docs/recipes.md", "## Rotate signing keys without downtime"},
 	{"docs/recipes.md", "## Role-based access"},
@@ -334,7 +335,7 @@ func TestREADMEUsersFileExamples(t *testing.T) {
 		want []string
 	}{
 		{"text", []string{"alice", "bob"}},
-		{"json", []string{"alice", "bob"}},
+		{"json", []string{"carol@example.com", "alice", "bob"}},
 	} {
 		blocks := fencedBlocks(sec, tc.lang)
 		if len(blocks) == 0 {
@@ -424,6 +425,29 @@ func TestREADMERecipes(t *testing.T) {
 		member := signHS256(t, jwt.MapClaims{"sub": "alice", "roles": []string{"member"}, "exp": exp})
 		if resp, body := sendAuth(t, "GET", base+"/api/items", bearer(member)); resp.StatusCode != 200 {
 			t.Errorf("a member's token: %d %q", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("a fastapi-users user logs in by email and gets the UUID as sub", func(t *testing.T) {
+		sec := docSection(t, "docs/recipes.md", "## Log fastapi-users users in by email")
+		blocks := fencedBlocks(sec, "json")
+		if len(blocks) != 1 {
+			t.Fatalf("%d json blocks, want 1", len(blocks))
+		}
+		users, err := parseUsers("recipe", []byte(blocks[0]))
+		if err != nil || len(users) != 1 || users[0].ID == "" {
+			t.Fatalf("recipe users %+v: %v", users, err)
+		}
+		users[0].Password = bcryptHashForTest(t, "pw")
+		file := tempFile(t, "users", string(mustJSON(t, users)))
+		base := runREADMECaddyfile(t, docRecipe(t, "docs/recipes.md", "## Log fastapi-users users in by email"), upstream, file)
+		token := loginSite{t, base + "/auth/jwt/login"}.token(users[0].Username, "pw")
+		claims := decodeIssuedToken(t, token, testSecret).claims
+		if claims["sub"] != users[0].ID || claims["aud"] != "fastapi-users:auth" {
+			t.Errorf("claims %v, want sub %s and aud fastapi-users:auth", claims, users[0].ID)
+		}
+		if resp, body := sendAuth(t, "GET", base+"/reports/x", bearer(token)); resp.StatusCode != 200 {
+			t.Errorf("reports: %d %s", resp.StatusCode, body)
 		}
 	})
 
@@ -962,6 +986,10 @@ func TestREADMEConfigurationErrors(t *testing.T) {
 			`jwt backend "api": user: user "bob": unsupported password hash (only bcrypt and argon2id are accepted); make a bcrypt hash with`},
 		{backend("api", secret, "user bob "+hash, "user bob "+hash), "respond ok", nil, nil,
 			`jwt backend "api": user: user "bob" is defined twice`},
+		{backend("api", secret, "user bob "+hash+" id=u-1", "user carol "+hash+" id=u-1"), "respond ok", nil, nil,
+			`jwt backend "api": user: user "carol": id "u-1" is already the id of user "bob"`},
+		{backend("api", secret, "user_claim user_id", "user bob "+hash+" user_id=u-1"), "respond ok", nil, nil,
+			`jwt backend "api": user: user "bob": claim "user_id" is the user_claim, which carries the user's id; set the id instead (id=<value>, or "id" in a JSON users file)`},
 		{backend("api", secret, "user bob "+hash+" sub=root"), "respond ok", nil, nil,
 			`jwt backend "api": user: user "bob": claim "sub" is reserved and cannot be set per user`},
 		{backend("api", secret, "cookie {\n\t\t\t\tsame_site none\n\t\t\t\tinsecure\n\t\t\t}"), "respond ok", nil, nil,

@@ -164,3 +164,23 @@ func TestUserIDsAreUniquePerBackend(t *testing.T) {
 		})
 	}
 }
+
+// TestTheUserClaimIsNotAUserClaim: with user_claim user_id, a user's own
+// user_id claim would be overwritten by the id; it is refused with a hint.
+func TestTheUserClaimIsNotAUserClaim(t *testing.T) {
+	hash := bcryptHashForTest(t, "pw")
+	file := tempFile(t, "users.json", `[{"username": "a", "password": "`+hash+`", "claims": {"user_id": "u-1"}}]`)
+	for _, tt := range []struct {
+		name string
+		line string
+		want []string
+	}{
+		{"inline", "user a " + hash + " user_id=u-1", []string{`jwt backend "api"`, "user", `claim "user_id" is the user_claim`, "id=<value>"}},
+		{"users file", "users " + file, []string{`jwt backend "api"`, "users", file, `claim "user_id" is the user_claim`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := loadError(t, jwtOption(backendBlock("api", "secret "+testSecret, "user_claim user_id", tt.line)), "jwt_login /login")
+			wantMentions(t, err, tt.want...)
+		})
+	}
+}

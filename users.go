@@ -185,6 +185,15 @@ func (u User) id() string {
 	return u.Username
 }
 
+// checkIDClaim refuses a user claim named as the backend's user_claim:
+// tokens carry the user's id there.
+func checkIDClaim(u User, userClaim string) error {
+	if _, ok := u.Claims[userClaim]; ok && userClaim != "" {
+		return fmt.Errorf("user %q: claim %q is the user_claim, which carries the user's id; set the id instead (id=<value>, or \"id\" in a JSON users file)", u.Username, userClaim)
+	}
+	return nil
+}
+
 // userIDs remembers which user has each effective id, so that two users
 // of a backend never share one.
 type userIDs map[string]string
@@ -260,7 +269,9 @@ func (t *userTable) add(a *account, shapes map[string]*hashShape) {
 type userStore struct {
 	file   string
 	inline []User
-	logger *zap.Logger
+	// userClaim is the backend's user_claim, which carries the user's id.
+	userClaim string
+	logger    *zap.Logger
 	// times are the check times learned for each shape of hash.
 	times *checkTimes
 
@@ -278,8 +289,8 @@ type userStore struct {
 // usersCheckInterval is how often, at most, the users file is stat'ed.
 const usersCheckInterval = time.Second
 
-func newUserStore(file string, inline []User, logger *zap.Logger) (*userStore, error) {
-	s := &userStore{file: file, inline: inline, logger: logger, times: learnedCheckTimes, now: time.Now}
+func newUserStore(file string, inline []User, userClaim string, logger *zap.Logger) (*userStore, error) {
+	s := &userStore{file: file, inline: inline, userClaim: userClaim, logger: logger, times: learnedCheckTimes, now: time.Now}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -307,6 +318,11 @@ func (s *userStore) load() error {
 	t, err := newUserTable(s.inline, s.file, fromFile)
 	if err != nil {
 		return err
+	}
+	for _, u := range fromFile {
+		if err := checkIDClaim(u, s.userClaim); err != nil {
+			return fmt.Errorf("%s: %v", s.file, err)
+		}
 	}
 	for _, sh := range t.shapes {
 		sh.time = s.times.of(sh.name)

@@ -211,7 +211,7 @@ func fileUserStore(t *testing.T, content, rootHash string) (s *userStore, path s
 	mtime = time.Now().Add(-time.Hour)
 	rewriteUsersFile(t, path, content, mtime)
 	core, logs := observer.New(zapcore.InfoLevel)
-	s, err := newUserStore(path, []User{{Username: "root", Password: rootHash}}, zap.New(core))
+	s, err := newUserStore(path, []User{{Username: "root", Password: rootHash}}, "sub", zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestUserStoreErrorsAtStart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newUserStore(tt.file, tt.inline, zap.NewNop())
+			_, err := newUserStore(tt.file, tt.inline, "sub", zap.NewNop())
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -380,7 +380,7 @@ func TestUserStoreWarnsWhenHashesDiffer(t *testing.T) {
 
 	t.Run("inline users of one cost load quietly", func(t *testing.T) {
 		core, logs := observer.New(zapcore.InfoLevel)
-		if _, err := newUserStore("", []User{{Username: "a", Password: cost4}, {Username: "b", Password: cost4}}, zap.New(core)); err != nil {
+		if _, err := newUserStore("", []User{{Username: "a", Password: cost4}, {Username: "b", Password: cost4}}, "sub", zap.New(core)); err != nil {
 			t.Fatal(err)
 		}
 		if logs.Len() != 0 {
