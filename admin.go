@@ -24,7 +24,8 @@ func init() {
 const maxAdminBody = 64 << 10
 
 // adminAPI is the admin.api.jwt module: `POST /jwt/revoke` revokes one
-// token by its jti, or every token of a user issued up to now. Caddy loads
+// token by its jti, one session (refresh family) by its sid, or every token
+// and session of a user issued up to now. Caddy loads
 // every admin.api module with its admin endpoint.
 type adminAPI struct {
 	logger *zap.Logger
@@ -50,15 +51,16 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 }
 
 // revokeRequest is the body of `POST /jwt/revoke`: a backend and exactly
-// one of jti and user.
+// one of jti, sid and user.
 type revokeRequest struct {
 	Backend string `json:"backend"`
 	JTI     string `json:"jti,omitempty"`
+	SID     string `json:"sid,omitempty"`
 	User    string `json:"user,omitempty"`
 }
 
 // parseRevokeRequest reads a revocation request strictly: one JSON object,
-// no unknown fields, exactly one of jti and user.
+// no unknown fields, exactly one of jti, sid and user.
 func parseRevokeRequest(body []byte) (revokeRequest, error) {
 	var req revokeRequest
 	if !isSingleObject(body) {
@@ -69,8 +71,14 @@ func parseRevokeRequest(body []byte) (revokeRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return req, fmt.Errorf("reading the body: %v", err)
 	}
-	if (req.JTI == "") == (req.User == "") {
-		return req, errors.New("give exactly one of jti and user")
+	given := 0
+	for _, v := range []string{req.JTI, req.SID, req.User} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return req, errors.New("give exactly one of jti, sid and user")
 	}
 	return req, nil
 }
@@ -99,11 +107,20 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: err}
 	}
-	rev := b.revocationOf(req.JTI, req.User, time.Now())
-	b.store.revoke(rev)
+	var rev revocation
+	if req.SID != "" {
+		// The family ends, and with it every access token it issued.
+		rev = b.revokeFamily(req.SID)
+	} else {
+		rev = b.revocationOf(req.JTI, req.User, time.Now())
+		b.store.revoke(rev)
+	}
 	what := zap.String("jti", rev.JTI)
-	if rev.User != "" {
+	switch {
+	case rev.User != "":
 		what = zap.String("user", rev.User)
+	case rev.SID != "":
+		what = zap.String("session", rev.SID)
 	}
 	a.logger.Info("token revoked", zap.String("backend", name), what, zap.String("by", "admin api"))
 	w.Header().Set("Content-Type", "application/json")

@@ -300,9 +300,11 @@ func (b *Backend) exchange(ctx context.Context, raw string) (refreshResult, erro
 }
 
 // revokeFamily ends the family sid and refuses its access tokens, on every
-// instance: the revocation reaches them even if the store is down now.
-func (b *Backend) revokeFamily(sid string) {
-	b.store.revoke(b.familyRevocation(sid, time.Now()))
+// instance: the revocation, which it returns, reaches them even if the
+// store is down now.
+func (b *Backend) revokeFamily(sid string) revocation {
+	rev := b.familyRevocation(sid, time.Now())
+	b.store.revoke(rev)
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()
 	// Ending it in the store too refuses its refresh token at once on
@@ -314,6 +316,7 @@ func (b *Backend) revokeFamily(sid string) {
 		f.Ended = true
 		return true
 	})
+	return rev
 }
 
 // familyRevocation revokes the access tokens of family sid. It is kept as
