@@ -30,9 +30,10 @@ type memoryStore struct {
 	// newer one.
 	saving sync.Mutex
 
-	// famMu guards the families and orders their saves.
+	// famMu guards the families; each family's saves are ordered by its
+	// own lock, so that a slow disk holds up only that family.
 	famMu sync.Mutex
-	fams  map[revocationKey]*family // by backend and id
+	fams  map[revocationKey]*memoryFamily // by backend and id
 	// byHash finds a family by the hash of any token it had.
 	byHash    map[revocationKey]string
 	lastSweep time.Time
@@ -41,7 +42,7 @@ type memoryStore struct {
 func newMemoryStore(storage certmagic.Storage, logger *zap.Logger) (*memoryStore, error) {
 	m := &memoryStore{
 		revs: newRevocations(), storage: storage, logger: logger,
-		fams: make(map[revocationKey]*family), byHash: make(map[revocationKey]string),
+		fams: make(map[revocationKey]*memoryFamily), byHash: make(map[revocationKey]string),
 	}
 	if storage == nil {
 		return m, nil
@@ -136,22 +137,39 @@ func (m *memoryStore) loadFamilies(ctx context.Context) error {
 	return nil
 }
 
+// memoryFamily is a family as the memory store keeps it: with the version
+// of its last change and of its last save, so that an older state is never
+// saved over a newer one.
+type memoryFamily struct {
+	family
+	version uint64
+
+	saving sync.Mutex
+	saved  uint64
+}
+
 // index keeps f and finds it by each of its tokens.
-func (m *memoryStore) index(f *family) {
-	m.fams[revocationKey{f.Backend, f.ID}] = f
+func (m *memoryStore) index(f *family) *memoryFamily {
+	mf := &memoryFamily{family: *f, version: 1}
+	m.fams[revocationKey{f.Backend, f.ID}] = mf
 	for _, h := range f.Hashes {
 		m.byHash[revocationKey{f.Backend, h}] = f.ID
 	}
+	return mf
 }
 
 func (m *memoryStore) createFamily(ctx context.Context, f *family) error {
 	m.famMu.Lock()
-	defer m.famMu.Unlock()
 	m.sweep(ctx, time.Now())
 	saved := *f
 	saved.Hashes = []string{f.Current}
-	m.index(&saved)
-	m.saveFamily(ctx, &saved)
+	mf := m.index(&saved)
+	data, err := json.Marshal(&mf.family)
+	m.famMu.Unlock()
+	if err != nil {
+		return err
+	}
+	m.saveFamily(ctx, mf, 1, data)
 	return nil
 }
 
@@ -164,13 +182,15 @@ func (m *memoryStore) familyOf(_ context.Context, backend, h string) (string, bo
 
 func (m *memoryStore) updateFamily(ctx context.Context, backend, id string, change func(*family) bool) (bool, error) {
 	m.famMu.Lock()
-	defer m.famMu.Unlock()
-	f, ok := m.fams[revocationKey{backend, id}]
+	mf, ok := m.fams[revocationKey{backend, id}]
 	if !ok {
+		m.famMu.Unlock()
 		return false, nil
 	}
+	f := &mf.family
 	current := f.Current
 	if !change(f) {
+		m.famMu.Unlock()
 		return true, nil
 	}
 	if f.Current != current {
@@ -183,23 +203,34 @@ func (m *memoryStore) updateFamily(ctx context.Context, backend, id string, chan
 			f.Hashes = append([]string(nil), f.Hashes[n:]...)
 		}
 	}
-	m.saveFamily(ctx, f)
+	mf.version++
+	version := mf.version
+	data, err := json.Marshal(f)
+	m.famMu.Unlock()
+	if err != nil {
+		return true, err
+	}
+	m.saveFamily(ctx, mf, version, data)
 	return true, nil
 }
 
-// saveFamily writes f to storage; a failure is logged, and the family
-// goes on in this process.
-func (m *memoryStore) saveFamily(ctx context.Context, f *family) {
+// saveFamily writes version of mf, encoded as data, to storage unless a
+// newer one is saved already. A failure is logged, and the family goes on
+// in this process.
+func (m *memoryStore) saveFamily(ctx context.Context, mf *memoryFamily, version uint64, data []byte) {
 	if m.storage == nil {
 		return
 	}
-	data, err := json.Marshal(f)
-	if err == nil {
-		err = m.storage.Store(ctx, familyStorageKey(f.Backend, f.ID), data)
+	mf.saving.Lock()
+	defer mf.saving.Unlock()
+	if version <= mf.saved {
+		return
 	}
-	if err != nil {
-		m.logger.Error("saving a refresh family", zap.String("backend", f.Backend), zap.Error(err))
+	if err := m.storage.Store(ctx, familyStorageKey(mf.Backend, mf.ID), data); err != nil {
+		m.logger.Error("saving a refresh family", zap.String("backend", mf.Backend), zap.Error(err))
+		return
 	}
+	mf.saved = version
 }
 
 // sweep forgets the families that have expired, at most once a minute.

@@ -59,15 +59,51 @@ type family struct {
 	Created  int64 `json:"created"`
 	Expires  int64 `json:"expires"`
 	LastUsed int64 `json:"last_used"`
-	// Current is the hash of the token that refreshes next; Previous the
-	// one it replaced, used at RotatedMs (Unix milliseconds).
-	Current   string `json:"current"`
-	Previous  string `json:"previous,omitempty"`
-	RotatedMs int64  `json:"rotated_ms,omitempty"`
+	// Current is the hash of the token that refreshes next; Recent are
+	// the tokens used within the grace.
+	Current string      `json:"current"`
+	Recent  []usedToken `json:"recent,omitempty"`
 	// Hashes are the family's tokens, newest last, where the store has no
 	// index of its own (memory).
 	Hashes []string `json:"hashes,omitempty"`
 	Ended  bool     `json:"ended,omitempty"`
+}
+
+// usedToken is a token of a family and when it was used, in Unix
+// milliseconds.
+type usedToken struct {
+	Hash string `json:"hash"`
+	AtMs int64  `json:"at_ms"`
+}
+
+// maxRecentTokens bounds the tokens a family remembers as used within the
+// grace: more refreshes than this within 10 s are not a person's tabs.
+const maxRecentTokens = 16
+
+// usedWithinGrace tells whether the token of hash h was used less than
+// the grace before now.
+func (f *family) usedWithinGrace(h string, now time.Time) bool {
+	for _, u := range f.Recent {
+		if u.Hash == h && now.UnixMilli()-u.AtMs <= refreshGrace.Milliseconds() {
+			return true
+		}
+	}
+	return false
+}
+
+// rotate makes next the current token, h having been used at now.
+func (f *family) rotate(h, next string, now time.Time) {
+	recent := f.Recent[:0:0]
+	for _, u := range f.Recent {
+		if now.UnixMilli()-u.AtMs <= refreshGrace.Milliseconds() {
+			recent = append(recent, u)
+		}
+	}
+	recent = append(recent, usedToken{h, now.UnixMilli()})
+	if n := len(recent) - maxRecentTokens; n > 0 {
+		recent = recent[n:]
+	}
+	f.Recent, f.Current, f.LastUsed = recent, next, now.Unix()
 }
 
 // live tells whether f can still be refreshed at now.
@@ -177,9 +213,9 @@ func (b *Backend) apply(f *family, h, next string, now time.Time) refreshOutcome
 		b.revs.sidRevoked(b.name, f.ID):
 		return refreshEnded
 	case f.Current == h:
-		f.Previous, f.Current, f.RotatedMs, f.LastUsed = h, next, now.UnixMilli(), now.Unix()
+		f.rotate(h, next, now)
 		return refreshRotated
-	case f.Previous == h && now.UnixMilli()-f.RotatedMs <= refreshGrace.Milliseconds():
+	case f.usedWithinGrace(h, now):
 		f.LastUsed = now.Unix()
 		return refreshRepeated
 	default:
