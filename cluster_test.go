@@ -100,13 +100,22 @@ func nodeCaddyfile(t *testing.T, admin, storage, port, storeURL, login string) s
 // stopped when the test ends.
 func startNode(t *testing.T, name, storeURL, login string, tokens *[]string) *caddyNode {
 	t.Helper()
+	return startNodeWith(t, name, storeURL, tokens, func(admin, storage, port string) string {
+		return nodeCaddyfile(t, admin, storage, port, storeURL, login)
+	})
+}
+
+// startNodeWith runs `caddy run` on the config caddyfile makes for the
+// node's admin port, storage directory and site port.
+func startNodeWith(t *testing.T, name, storeURL string, tokens *[]string, caddyfile func(admin, storage, port string) string) *caddyNode {
+	t.Helper()
 	bin := caddyBinary(t)
 	env := caddyEnv(t)
 	storage := t.TempDir()
 	config := filepath.Join(t.TempDir(), "Caddyfile")
 	for attempt := 1; ; attempt++ {
 		port, admin := freePort(t), freePort(t)
-		if err := os.WriteFile(config, []byte(nodeCaddyfile(t, admin, storage, port, storeURL, login)), 0o600); err != nil {
+		if err := os.WriteFile(config, []byte(caddyfile(admin, storage, port)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		n := &caddyNode{t: t, name: name, base: "http://127.0.0.1:" + port, admin: "127.0.0.1:" + admin,

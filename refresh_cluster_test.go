@@ -3,9 +3,6 @@ package caddyjwt
 import (
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,40 +26,14 @@ func refreshNodeCaddyfile(t *testing.T, admin, storage, port, storeURL string) s
 		"http://127.0.0.1:" + port + " {\n\t" + refreshSite + "\n}\n"
 }
 
-// startRefreshNode runs `caddy run` on refreshNodeCaddyfile, as startNode
-// does on nodeCaddyfile, and waits until its site and admin endpoint
-// listen. It is stopped when the test ends.
+// startRefreshNode runs `caddy run` on refreshNodeCaddyfile, and waits
+// until its site and admin endpoint listen. It is stopped when the test
+// ends.
 func startRefreshNode(t *testing.T, name, storeURL string) *caddyNode {
 	t.Helper()
-	bin := caddyBinary(t)
-	env := caddyEnv(t)
-	storage := t.TempDir()
-	config := filepath.Join(t.TempDir(), "Caddyfile")
-	for attempt := 1; ; attempt++ {
-		port, admin := freePort(t), freePort(t)
-		if err := os.WriteFile(config, []byte(refreshNodeCaddyfile(t, admin, storage, port, storeURL)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		n := &caddyNode{t: t, name: name, base: "http://127.0.0.1:" + port, admin: "127.0.0.1:" + admin,
-			log: &lockedBuffer{}, exited: make(chan struct{}), storeURL: storeURL}
-		n.cmd = exec.Command(bin, "run", "--config", config, "--adapter", "caddyfile")
-		n.cmd.Env = env
-		n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-		if err := n.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = n.cmd.Wait(); close(n.exited) }()
-		t.Cleanup(n.stop)
-		if waitForPort(t, "127.0.0.1:"+port, n.exited) && waitForPort(t, n.admin, n.exited) {
-			return n
-		}
-		n.stop()
-		if attempt < portAttempts && strings.Contains(n.log.String(), "address already in use") {
-			t.Logf("%s: a port was taken before Caddy bound it; trying others", name)
-			continue
-		}
-		t.Fatalf("%s: caddy run does not listen on %s and %s:\n%s", name, n.base, n.admin, n.log.String())
-	}
+	return startNodeWith(t, name, storeURL, nil, func(admin, storage, port string) string {
+		return refreshNodeCaddyfile(t, admin, storage, port, storeURL)
+	})
 }
 
 // wantNoRawRefreshTokens scans every key and value of r for the raw
