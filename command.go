@@ -1,5 +1,6 @@
-// The `caddy jwt` command: revoking through a running Caddy's admin API,
-// as `caddy reload` changes its config.
+// The `caddy jwt` command and its subcommands: revoking through a running
+// Caddy's admin API (as `caddy reload` changes its config) here, making
+// keys and secrets in keygen.go, inspecting a token in inspect.go.
 
 package caddyjwt
 
@@ -10,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -19,30 +19,42 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "jwt",
-		Usage: "revoke --backend <name> (--jti <id> | --user <id>) [--address <admin>]",
-		Short: "Revokes tokens of the jwt app on a running Caddy",
+		Usage: "revoke|keygen|secret|inspect ...",
+		Short: "Revokes, inspects and makes keys for the tokens of the jwt app",
+		Long: `
+Commands for the tokens of the jwt app: revoke them on a running Caddy,
+make keys and secrets for backends, and inspect a token against the checks
+of a backend.`,
+		CobraFunc: addJWTCommands,
+	})
+}
+
+// addJWTCommands adds the subcommands of caddy jwt to cmd.
+func addJWTCommands(cmd *cobra.Command) {
+	cmd.AddCommand(revokeCommand(), keygenCommand(), secretCommand(), inspectCommand())
+}
+
+// revokeCommand is `caddy jwt revoke`.
+func revokeCommand() *cobra.Command {
+	revoke := &cobra.Command{
+		Use:   "revoke --backend <name> (--jti <id> | --user <id>) [--address <admin>]",
+		Short: "Revokes one token, or every token of a user",
 		Long: `
 Revokes tokens on a running Caddy through its admin API (POST /jwt/revoke):
 one token by its jti, or every token of a user issued up to now. Every
 instance sharing the jwt app's store refuses them within a second.
 
 The admin endpoint is --address, or the one of --config, or localhost:2019.`,
-		CobraFunc: func(cmd *cobra.Command) {
-			revoke := &cobra.Command{
-				Use:   "revoke --backend <name> (--jti <id> | --user <id>) [--address <admin>]",
-				Short: "Revokes one token, or every token of a user",
-				Args:  cobra.NoArgs,
-				RunE:  runRevoke,
-			}
-			revoke.Flags().String("backend", "", "the jwt backend the tokens belong to")
-			revoke.Flags().String("jti", "", "the id (jti) of the token to revoke")
-			revoke.Flags().String("user", "", "the user whose tokens to revoke")
-			revoke.Flags().String("address", "", "the admin API's address")
-			revoke.Flags().StringP("config", "c", "", "a config file to find the admin address in")
-			revoke.Flags().StringP("adapter", "a", "", "the adapter of that config file")
-			cmd.AddCommand(revoke)
-		},
-	})
+		Args: cobra.NoArgs,
+		RunE: runRevoke,
+	}
+	revoke.Flags().String("backend", "", "the jwt backend the tokens belong to")
+	revoke.Flags().String("jti", "", "the id (jti) of the token to revoke")
+	revoke.Flags().String("user", "", "the user whose tokens to revoke")
+	revoke.Flags().String("address", "", "the admin API's address")
+	revoke.Flags().StringP("config", "c", "", "a config file to find the admin address in")
+	revoke.Flags().StringP("adapter", "a", "", "the adapter of that config file")
+	return revoke
 }
 
 func runRevoke(cmd *cobra.Command, _ []string) error {
@@ -65,6 +77,6 @@ func runRevoke(cmd *cobra.Command, _ []string) error {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, maxAdminBody))
-	_, _ = os.Stdout.Write(out)
+	_, _ = cmd.OutOrStdout().Write(out)
 	return nil
 }

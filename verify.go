@@ -104,24 +104,33 @@ func (b *Backend) verify(raw string) (*identity, error) {
 			return nil, tokenError("malformed token")
 		}
 	}
-	switch v := claims[b.UserClaim].(type) {
-	case string:
-		// A string claim is its own placeholder value, boxed already.
-		id.userID, id.userIDValue = v, claims[b.UserClaim]
-	case json.Number:
-		id.userID = v.String()
-		id.userIDValue = id.userID
-	case nil:
-	default:
-		return nil, b.userClaimWrongType
-	}
-	if id.userID == "" {
-		return nil, b.userClaimMissing
+	if id.userID, id.userIDValue, err = b.userIDOf(claims); err != nil {
+		return nil, err
 	}
 	id.jti, _ = claims["jti"].(string)
 	id.sid, _ = claims["sid"].(string)
 	id.replacer = id.replace
 	return id, nil
+}
+
+// userIDOf reads the user claim: the user id and its placeholder value, or
+// why the claim does not name a user.
+func (b *Backend) userIDOf(claims jwt.MapClaims) (string, any, error) {
+	switch v := claims[b.UserClaim].(type) {
+	case string:
+		if v != "" {
+			// A string claim is its own placeholder value, boxed already.
+			return v, claims[b.UserClaim], nil
+		}
+	case json.Number:
+		if s := v.String(); s != "" {
+			return s, s, nil
+		}
+	case nil:
+	default:
+		return "", nil, b.userClaimWrongType
+	}
+	return "", nil, b.userClaimMissing
 }
 
 // wellFormedJSON tells whether js, the header or claims of a token that
