@@ -37,12 +37,14 @@ func addJWTCommands(cmd *cobra.Command) {
 // revokeCommand is `caddy jwt revoke`.
 func revokeCommand() *cobra.Command {
 	revoke := &cobra.Command{
-		Use:   "revoke --backend <name> (--jti <id> | --user <id>) [--address <admin>]",
-		Short: "Revokes one token, or every token of a user",
+		Use:   "revoke --backend <name> (--jti <id> | --sid <id> | --user <id>) [--address <admin>]",
+		Short: "Revokes one token, one session, or every token of a user",
 		Long: `
 Revokes tokens on a running Caddy through its admin API (POST /jwt/revoke):
-one token by its jti, or every token of a user issued up to now. Every
-instance sharing the jwt app's store refuses them within a second.
+one token by its jti, one session (a login's refresh tokens and every
+access token issued in it) by its sid, or every token and session of a user
+issued up to now. Every instance sharing the jwt app's store refuses them
+within a second.
 
 The admin endpoint is --address, or the one of --config, or localhost:2019.`,
 		Args: cobra.NoArgs,
@@ -50,6 +52,7 @@ The admin endpoint is --address, or the one of --config, or localhost:2019.`,
 	}
 	revoke.Flags().String("backend", "", "the jwt backend the tokens belong to")
 	revoke.Flags().String("jti", "", "the id (jti) of the token to revoke")
+	revoke.Flags().String("sid", "", "the session (sid) to end")
 	revoke.Flags().String("user", "", "the user whose tokens to revoke")
 	revoke.Flags().String("address", "", "the admin API's address")
 	revoke.Flags().StringP("config", "c", "", "a config file to find the admin address in")
@@ -59,12 +62,12 @@ The admin endpoint is --address, or the one of --config, or localhost:2019.`,
 
 func runRevoke(cmd *cobra.Command, _ []string) error {
 	flag := func(name string) string { v, _ := cmd.Flags().GetString(name); return v }
-	body, err := json.Marshal(revokeRequest{Backend: flag("backend"), JTI: flag("jti"), User: flag("user")})
+	body, err := json.Marshal(revokeRequest{Backend: flag("backend"), JTI: flag("jti"), SID: flag("sid"), User: flag("user")})
 	if err != nil {
 		return err
 	}
 	if _, err := parseRevokeRequest(body); err != nil {
-		return errors.New("give --backend and exactly one of --jti and --user")
+		return errors.New("give --backend and exactly one of --jti, --sid and --user")
 	}
 	addr, err := caddycmd.DetermineAdminAPIAddress(flag("address"), nil, flag("config"), flag("adapter"))
 	if err != nil {

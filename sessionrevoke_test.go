@@ -29,6 +29,7 @@ func TestAdminAPIRevokesOneSession(t *testing.T) {
 	}
 	t1, r1 := login()
 	t2, r2 := login()
+	t3, r3 := login()
 	sid := decodeIssuedToken(t, t1, testSecret).claims["sid"].(string)
 
 	resp, body := do(t, "POST", "http://127.0.0.1:"+ports[1]+"/jwt/revoke", map[string]string{"Content-Type": "application/json"},
@@ -36,9 +37,16 @@ func TestAdminAPIRevokesOneSession(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `"sid":"`+sid+`"`) {
 		t.Fatalf("revoke sid: %d %s", resp.StatusCode, body)
 	}
-	wantAuth(t, base, t1, 401, "token revoked")
-	if status, body := refresh(r1); status != 400 || !strings.Contains(body, "REFRESH_INVALID") {
-		t.Errorf("refresh of the revoked session: %d %s", status, body)
+	// The command does the same.
+	sid3 := decodeIssuedToken(t, t3, testSecret).claims["sid"].(string)
+	if out, _, err := runJWT(t, "", "revoke", "--backend", "api", "--sid", sid3, "--address", "127.0.0.1:"+ports[1]); err != nil || !strings.Contains(out, sid3) {
+		t.Fatalf("caddy jwt revoke --sid: %v: %s", err, out)
+	}
+	for _, revoked := range []struct{ token, refresh string }{{t1, r1}, {t3, r3}} {
+		wantAuth(t, base, revoked.token, 401, "token revoked")
+		if status, body := refresh(revoked.refresh); status != 400 || !strings.Contains(body, "REFRESH_INVALID") {
+			t.Errorf("refresh of the revoked session: %d %s", status, body)
+		}
 	}
 	wantAuth(t, base, t2, 200, "")
 	if status, body := refresh(r2); status != 200 {
