@@ -20,14 +20,19 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("jwt", parseGlobalOption)
 	httpcaddyfile.RegisterDirective("jwt_login", parseLoginRoute)
+	httpcaddyfile.RegisterHandlerDirective("jwt_jwks", parsePublicKeys)
+	httpcaddyfile.RegisterDirective("jwt_discovery", parseDiscoveryRoute)
 	httpcaddyfile.RegisterHandlerDirective("jwt_logout", parseLogout)
 	httpcaddyfile.RegisterHandlerDirective("jwt_auth", parseAuth)
-	// Logging in and out must work on a path that jwt_auth protects, and
-	// all three run before basic_auth, so no `order` line is needed. Each
-	// lands right before basic_auth (Caddy only orders plugins relative to
-	// standard directives), so registering them in this sequence gives
-	// jwt_login, jwt_logout, jwt_auth, basic_auth.
+	// Logging in and out, and the published keys, must work on a path
+	// that jwt_auth protects, and all run before basic_auth, so no `order`
+	// line is needed. Each lands right before basic_auth (Caddy only
+	// orders plugins relative to standard directives), so registering them
+	// in this sequence gives jwt_login, jwt_jwks, jwt_discovery,
+	// jwt_logout, jwt_auth, basic_auth.
 	httpcaddyfile.RegisterDirectiveOrder("jwt_login", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("jwt_jwks", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("jwt_discovery", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("jwt_logout", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("jwt_auth", httpcaddyfile.Before, "basic_auth")
 }
@@ -350,6 +355,8 @@ func parseLoginRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error
 	if err != nil {
 		return nil, err
 	}
+	// The backend's jwt_discovery names this login as its token_endpoint.
+	noteLoginPath(h, login.(*Login).Backend, path)
 	return h.NewRoute(matcherSet, login), nil
 }
 
@@ -359,6 +366,7 @@ func parseLoginRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error
 //	jwt_login [<matcher>] [<backend>] {
 //		rate_limit <count> <window> | off
 //		page <file>
+//		redirect_hosts <host...>
 //	}
 func parseLogin(h httpcaddyfile.Helper, path string) (caddyhttp.MiddlewareHandler, error) {
 	login := new(Login)
@@ -431,6 +439,12 @@ func (h *Login) UnmarshalCaddyfile(d *caddyfile.Dispenser) (err error) {
 			if !d.AllArgs(&h.Page) {
 				return d.Errf("jwt_login: page: expected one file name")
 			}
+		case "redirect_hosts":
+			hosts := d.RemainingArgs()
+			if len(hosts) == 0 {
+				return d.Errf("jwt_login: redirect_hosts: expected one or more hosts, such as app.example.com or *.example.com")
+			}
+			h.RedirectHosts = append(h.RedirectHosts, hosts...)
 		default:
 			return d.Errf("jwt_login: unrecognized subdirective %q", setting)
 		}
@@ -482,6 +496,9 @@ func (h *Logout) UnmarshalCaddyfile(d *caddyfile.Dispenser) (err error) {
 //		from_query  <param>
 //		require     <claim> <value...>
 //		allow_preflight
+//		forwarded
+//		redirect_hosts  <host...>
+//		identity_header <Header-Name> [<claim>]
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	auth := new(Auth)
@@ -536,6 +553,21 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("jwt_auth: allow_preflight: takes no arguments, got %d", len(args))
 			}
 			h.AllowPreflight = true
+		case "forwarded":
+			if len(args) != 0 {
+				return d.Errf("jwt_auth: forwarded: takes no arguments, got %d", len(args))
+			}
+			h.Forwarded = true
+		case "redirect_hosts":
+			if len(args) == 0 {
+				return d.Errf("jwt_auth: redirect_hosts: expected one or more hosts, such as app.example.com or *.example.com")
+			}
+			h.RedirectHosts = append(h.RedirectHosts, args...)
+		case "identity_header":
+			if len(args) < 1 || len(args) > 2 || args[0] == "" {
+				return d.Errf("jwt_auth: identity_header: expected <Header-Name> [<claim>], such as identity_header X-User or identity_header X-Role role")
+			}
+			h.IdentityHeaders = append(h.IdentityHeaders, IdentityHeader{Header: args[0], Claim: optional(args, 1)})
 		default:
 			return d.Errf("jwt_auth: unrecognized subdirective %q", setting)
 		}
