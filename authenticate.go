@@ -40,6 +40,11 @@ func init() {
 // On success it sets `{http.auth.user.id}` (the backend's user claim, which
 // Caddy's access log shows as user_id), `{http.auth.user.<claim>}` for each
 // top-level claim, and `{http.auth.jwt.backend}`.
+//
+// It can also answer another proxy that asks whether a request may pass
+// (forward auth: Caddy's forward_auth, nginx auth_request, Traefik
+// ForwardAuth): IdentityHeaders tell that proxy who the bearer is, and
+// Forwarded reads the request it asks about.
 type Auth struct {
 	// The backends a token may be valid for, tried in this order. May be
 	// left empty when exactly one backend is defined. Default: the only
@@ -83,11 +88,42 @@ type Auth struct {
 	// any other request.
 	AllowPreflight bool `json:"allow_preflight,omitempty"`
 
+	// Reads the request that another proxy asks about (forward auth) from
+	// its X-Forwarded-Method, X-Forwarded-Proto, X-Forwarded-Host and
+	// X-Forwarded-Uri headers, when the request comes from a trusted proxy
+	// (the server's trusted_proxies); anyone else's are ignored. The
+	// original method decides whether a browser is redirected, and the
+	// original URL becomes the redirect target: its path and query when
+	// Redirect is a local path, the whole URL when Redirect is absolute
+	// and the original host is one of RedirectHosts, else `/`.
+	// Default: false.
+	Forwarded bool `json:"forwarded,omitempty"`
+
+	// The hosts whose URLs may be the redirect target, with Forwarded and
+	// an absolute Redirect: host names or IPv4 addresses, matched on any
+	// port, or `*.example.com` for every name under example.com. The
+	// login page needs them in its own redirect_hosts. Default: none.
+	RedirectHosts []string `json:"redirect_hosts,omitempty"`
+
+	// Response headers that tell a proxy asking about a request (forward
+	// auth) who the bearer is, for it to copy onto the request it passes
+	// on: set on every request let through, to the user id or a claim, and
+	// to an empty value when the token lacks the claim, so the header is
+	// always the token's word. Default: none.
+	IdentityHeaders []IdentityHeader `json:"identity_headers,omitempty"`
+
 	backends []*Backend
 	// cookies are the names of the backends' cookies, in backend order.
 	cookies []string
 	// redirectPrefix is Redirect followed by "?redirect=" or "&redirect=".
 	redirectPrefix string
+	// localLogin says Redirect is a local path: a forwarded request's
+	// original path is then the target, on the proxy's own host.
+	localLogin bool
+	// hosts are the prepared RedirectHosts.
+	hosts hostList
+	// identity are the prepared IdentityHeaders.
+	identity []identityField
 	// rules are the prepared Require rules.
 	rules []rule
 	// challenge is the WWW-Authenticate value without error attributes.
@@ -95,6 +131,37 @@ type Auth struct {
 	logger    *zap.Logger
 	// lines are where the Caddyfile set each setting, for errors.
 	lines *settingLines
+}
+
+// IdentityHeader is a response header of jwt_auth that carries the user id
+// or a claim of the token it accepted.
+type IdentityHeader struct {
+	// The header's name, such as X-User. Required.
+	Header string `json:"header"`
+
+	// The top-level claim whose value the header carries, written as its
+	// `{http.auth.user.<claim>}` placeholder is. Default: the user id (the
+	// backend's user claim).
+	Claim string `json:"claim,omitempty"`
+}
+
+// identityField is a prepared IdentityHeader.
+type identityField struct {
+	// name is the canonical header name.
+	name string
+	// claim is the claim, "" for the user id.
+	claim string
+}
+
+// value is the field's value for a verified token: the claim as its
+// placeholder shows it, "" when the token lacks it.
+func (f identityField) value(id *identity) string {
+	if f.claim == "" {
+		return id.userID
+	}
+	id.renderOnce.Do(id.render)
+	s, _ := id.values[f.claim].(string)
+	return s
 }
 
 // CaddyModule returns the Caddy module information.
@@ -129,6 +196,12 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	if h.Redirect != "" {
 		h.redirectPrefix, _ = loginRedirectPrefix(h.Redirect) // validate checked it
+		h.localLogin = isLocalPath(h.Redirect)
+	}
+	h.hosts, _ = newHostList(h.RedirectHosts) // validate checked it
+	h.identity = h.identity[:0]
+	for _, ih := range h.IdentityHeaders {
+		h.identity = append(h.identity, identityField{name: http.CanonicalHeaderKey(ih.Header), claim: ih.Claim})
 	}
 	return nil
 }
@@ -169,7 +242,54 @@ func (h *Auth) validate(app *App) ([]*Backend, error) {
 			return nil, settingError("jwt_auth", "redirect", "%v", err)
 		}
 	}
+	if err := h.validateForwardAuth(); err != nil {
+		return nil, err
+	}
 	return backends, nil
+}
+
+// validateForwardAuth checks the settings for answering another proxy:
+// redirect_hosts and identity_header.
+func (h *Auth) validateForwardAuth() error {
+	if _, err := newHostList(h.RedirectHosts); err != nil {
+		return settingError("jwt_auth", "redirect_hosts", "%v", err)
+	}
+	if len(h.RedirectHosts) > 0 {
+		// Hosts that are never used would look like a protection.
+		switch {
+		case !h.Forwarded:
+			return settingError("jwt_auth", "redirect_hosts", "only used with forwarded, for the original URL that a trusted proxy sends")
+		case h.Redirect == "":
+			return settingError("jwt_auth", "redirect_hosts", "only used with redirect <login-url>")
+		case isLocalPath(h.Redirect):
+			return settingError("jwt_auth", "redirect_hosts", "not used: redirect %q is a local path, so the original path is the target, on the host the browser is on; give redirect the login page's absolute URL, or remove redirect_hosts", h.Redirect)
+		}
+	}
+	seen := make(map[string]bool, len(h.IdentityHeaders))
+	for i, ih := range h.IdentityHeaders {
+		name := http.CanonicalHeaderKey(ih.Header)
+		var msg string
+		switch {
+		case !httpguts.ValidHeaderFieldName(ih.Header):
+			msg = fmt.Sprintf("%q is not a valid header name", ih.Header)
+		case slices.Contains(reservedHeaders, name):
+			msg = fmt.Sprintf("%s means something of its own to HTTP clients and proxies; name another header, such as X-User", name)
+		case seen[name]:
+			msg = fmt.Sprintf("%s is set twice", name)
+		}
+		if msg != "" {
+			return &configError{scope: "jwt_auth", setting: "identity_header", index: i, msg: msg}
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+// reservedHeaders are the response headers an identity header must not
+// replace: the proxy and the browser read them.
+var reservedHeaders = []string{
+	"Authorization", "Cache-Control", "Connection", "Content-Length", "Content-Type",
+	"Cookie", "Location", "Set-Cookie", "Transfer-Encoding", "Www-Authenticate",
 }
 
 // loginRedirectPrefix checks a login URL and returns it ready for the
@@ -227,6 +347,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				return h.fail(w, repl, http.StatusForbidden, "insufficient_scope", reason)
 			}
 			b.metrics.authOK.Inc()
+			for _, f := range h.identity {
+				w.Header().Set(f.name, f.value(id))
+			}
 			if !h.DisableCacheControl {
 				w = &privateResponse{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 			}
@@ -243,17 +366,52 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // unauthorized answers a request without a valid token: a browser is sent
 // to the login page when there is one, anything else gets a 401.
 func (h *Auth) unauthorized(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, code, reason string) error {
-	if h.redirectPrefix == "" || !isNavigation(r) {
+	if h.redirectPrefix == "" {
 		return h.fail(w, repl, http.StatusUnauthorized, code, reason)
+	}
+	method, target := r.Method, ""
+	if h.Forwarded {
+		if f, ok := readForwarded(r); ok {
+			if f.method != "" {
+				method = f.method
+			}
+			target = h.forwardedTarget(f)
+		}
+	}
+	if !navigates(method, r.Header) {
+		return h.fail(w, repl, http.StatusUnauthorized, code, reason)
+	}
+	if target == "" {
+		target = originalURL(r).RequestURI()
 	}
 	repl.Set("http.auth.jwt.error", reason)
 	if c := h.logger.Check(zapcore.DebugLevel, "request sent to login"); c != nil {
 		c.Write(zap.String("backend", h.backends[0].name), zap.String("reason", reason))
 	}
-	w.Header().Set("Location", h.redirectPrefix+url.QueryEscape(originalURL(r).RequestURI()))
+	w.Header().Set("Location", h.redirectPrefix+url.QueryEscape(target))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusFound)
 	return nil
+}
+
+// forwardedTarget is the redirect target of a request that a trusted proxy
+// asks about: the original path and query when the login page is on the
+// host the browser is on (Redirect is a local path), the whole original URL
+// when the login page is elsewhere and the original host is one of
+// RedirectHosts, and "/" when the proxy's headers give neither. It is ""
+// when the proxy sent no X-Forwarded-Uri: the request is then its own.
+func (h *Auth) forwardedTarget(f forwardedRequest) string {
+	switch {
+	case f.uri == "":
+		return ""
+	case h.localLogin:
+		return safeRedirect(f.uri)
+	case (f.proto == "http" || f.proto == "https") && strings.HasPrefix(f.uri, "/"):
+		if target := f.proto + "://" + f.host + f.uri; h.hosts.allowsURL(target) {
+			return target
+		}
+	}
+	return "/"
 }
 
 // fail sets the RFC 6750 challenge and the error placeholder and returns the

@@ -22,7 +22,8 @@ type loginForm struct {
 	// invalid_request.
 	errCode string
 	// redirect is the form's `redirect` field: where a browser wants to go
-	// after logging in. It is checked by safeRedirect before any use.
+	// after logging in. It is checked before any use: a local path, or a
+	// URL on one of the login's redirect_hosts (hostList.target).
 	redirect string
 }
 

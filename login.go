@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,9 +66,22 @@ type Login struct {
 	// error. Default: the built-in page.
 	Page string `json:"page,omitempty"`
 
+	// The hosts, besides this site, that a browser may be sent to after
+	// logging in: an absolute http(s) URL in the `redirect` field is
+	// honored when its host is one of them, for apps on other hosts whose
+	// proxy asks jwt_auth (forward auth). Host names or IPv4 addresses,
+	// matched on any port, or `*.example.com` for every name under
+	// example.com (not example.com itself). Default: none, local paths
+	// only.
+	RedirectHosts []string `json:"redirect_hosts,omitempty"`
+
 	app     *App
 	backend *Backend
 	page    *template.Template
+	// hosts are the prepared RedirectHosts, and csp the login page's
+	// Content-Security-Policy, whose form-action allows them.
+	hosts hostList
+	csp   string
 	// limits is nil with rate_limit off, and once Cleanup gave it back.
 	limits  *loginLimits
 	devices *deviceCookies
@@ -118,6 +132,12 @@ func (h *Login) Provision(ctx caddy.Context) error {
 	if h.devices, err = newDeviceCookies(h.backend.name, h.backend.keys.signKey); err != nil {
 		return fmt.Errorf("jwt_login: %v", err)
 	}
+	h.hosts, _ = newHostList(h.RedirectHosts) // validate checked it
+	h.csp = loginPageCSP
+	if !h.hosts.empty() {
+		// A browser applies form-action to where the post redirects too.
+		h.csp = strings.Replace(loginPageCSP, "form-action 'self'", "form-action 'self'"+h.hosts.cspSources(), 1)
+	}
 	h.page = defaultLoginPage
 	if h.Page != "" {
 		file := caddy.NewReplacer().ReplaceKnown(h.Page, "")
@@ -161,6 +181,9 @@ func (h *Login) validate(app *App) (*Backend, error) {
 	}
 	if h.Path != "" && !isLocalPath(h.Path) {
 		return nil, settingError("jwt_login", "path", "%q must be a path such as /auth/login", h.Path)
+	}
+	if _, err := newHostList(h.RedirectHosts); err != nil {
+		return nil, settingError("jwt_login", "redirect_hosts", "%v", err)
 	}
 	if b.Refresh != nil && b.Cookie != nil && b.Cookie.RefreshPath == "" && h.Path == "" {
 		return nil, &configError{scope: backendScope(name), setting: "cookie", sub: "refresh_path",
@@ -399,7 +422,8 @@ func (h *Login) login(w http.ResponseWriter, r *http.Request, form loginForm, ip
 
 // respond hands out the tokens of a login or refresh: in the cookies when
 // the backend has them, and as JSON, or for a browser as a 303 to
-// redirect.
+// redirect, when it is a local path or a URL on one of redirect_hosts, and
+// else to /.
 func (h *Login) respond(w http.ResponseWriter, iss issued, browser bool, redirect string) error {
 	if c := h.backend.Cookie; c != nil {
 		http.SetCookie(w, c.issue(iss.token, time.Duration(iss.expiresIn)*time.Second))
@@ -408,7 +432,7 @@ func (h *Login) respond(w http.ResponseWriter, iss issued, browser bool, redirec
 		}
 	}
 	if browser {
-		w.Header().Set("Location", safeRedirect(redirect))
+		w.Header().Set("Location", h.hosts.target(redirect))
 		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
@@ -443,7 +467,7 @@ func (h *Login) logFailure(ip, user, reason string) {
 func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, form loginForm, message string) error {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Content-Security-Policy", loginPageCSP)
+	hdr.Set("Content-Security-Policy", h.csp)
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "same-origin")
@@ -454,7 +478,7 @@ func (h *Login) servePage(w http.ResponseWriter, r *http.Request, status int, fo
 		Backend:  h.backend.name,
 	}
 	// The hidden field only ever carries a target that will be honored.
-	if isLocalPath(form.redirect) {
+	if h.hosts.target(form.redirect) == form.redirect {
 		data.Redirect = form.redirect
 	}
 	var buf bytes.Buffer
