@@ -19,7 +19,8 @@ var defaultLoginPage = template.Must(template.New("login").Parse(loginPageHTML))
 type loginPageData struct {
 	// Action is the URL the form posts to: the login endpoint itself.
 	Action string
-	// Redirect is where to go after a successful login (a local path), for
+	// Redirect is where to go after a successful login (a local path, or
+	// a URL on one of jwt_login's redirect_hosts), for
 	// a hidden `redirect` field; empty means /.
 	Redirect string
 	// Error is a message about the previous attempt, if it failed.
