@@ -1,6 +1,8 @@
-// The Caddyfile syntax of the global option and the three directives. Every
-// Caddyfile parse function sits in this one file, as in Caddy's own
-// modules, which is why it runs a little past the usual length.
+// The Caddyfile syntax of the global option and of jwt_login, jwt_logout
+// and jwt_auth, and the registration and order of every directive. Their
+// parse functions sit in this one file, as in Caddy's own modules, which is
+// why it runs past the usual length; jwt_jwks and jwt_discovery, which
+// share nothing with them, keep theirs beside their handlers.
 
 package caddyjwt
 
