@@ -365,13 +365,7 @@ func TestPublishJWKSConfigErrors(t *testing.T) {
 	hmac := backendBlock("api", "secret "+testSecret, "user alice "+hash)
 	idp := backendBlock("idp", "jwks https://idp.example.com/certs")
 	pair := backendBlock("pair", "sign_key "+p256)
-	tests := []struct {
-		name    string
-		globals string
-		site    string
-		marker  string // where the error points
-		want    []string
-	}{
+	tests := []adaptErrorCase{
 		{"an HMAC backend", jwtOption(hmac), "jwt_jwks /.well-known/jwks.json", "jwt_jwks",
 			[]string{`jwt_jwks: jwt backend "api" signs with HMAC secrets, which must never be published`}},
 		{"an HMAC backend among others", jwtOption(pair, hmac), "respond ok\n\tjwt_jwks pair api", "jwt_jwks",
@@ -385,16 +379,7 @@ func TestPublishJWKSConfigErrors(t *testing.T) {
 		{"a subdirective", jwtOption(pair), "jwt_jwks {\n\t\tfoo\n\t}", "foo",
 			[]string{`jwt_jwks: unrecognized subdirective "foo"`}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := adapt(caddyfileFor("0", tt.globals, tt.site))
-			if err == nil {
-				t.Fatal("the Caddyfile adapted; want an error")
-			}
-			wantMentions(t, err, tt.want...)
-			wantErrorAt(t, err, tt.globals, tt.site, tt.marker)
-		})
-	}
+	wantAdaptErrors(t, tests)
 
 	t.Run("in JSON, at provision", func(t *testing.T) {
 		app := `{"backends":{"api":{"secrets":[{"value":"` + testSecret + `"}]}}}`
@@ -463,13 +448,7 @@ func TestPublishDiscoveryConfigErrors(t *testing.T) {
 	backend := func(lines ...string) string {
 		return jwtOption(backendBlock("api", append([]string{"sign_key /etc/caddy/jwt.pem", "user alice " + hash}, lines...)...))
 	}
-	tests := []struct {
-		name    string
-		globals string
-		site    string
-		marker  string
-		want    []string
-	}{
+	tests := []adaptErrorCase{
 		{"no issuer", backend(), "respond ok\n\tjwt_discovery /.well-known/openid-configuration", "jwt_discovery",
 			[]string{`jwt_discovery: jwt backend "api" has no issuer; set one in its block, such as issuer https://auth.example.com`}},
 		{"an issuer that is not a URL", backend("issuer my-app"), "jwt_discovery", "jwt_discovery",
@@ -490,16 +469,7 @@ func TestPublishDiscoveryConfigErrors(t *testing.T) {
 		{"an unknown backend", backend("issuer https://auth.example.com"), "jwt_discovery web", "jwt_discovery",
 			[]string{`jwt_discovery: unknown jwt backend "web" (defined: api)`}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := adapt(caddyfileFor("0", tt.globals, tt.site))
-			if err == nil {
-				t.Fatal("the Caddyfile adapted; want an error")
-			}
-			wantMentions(t, err, tt.want...)
-			wantErrorAt(t, err, tt.globals, tt.site, tt.marker)
-		})
-	}
+	wantAdaptErrors(t, tests)
 
 	t.Run("in JSON, at provision", func(t *testing.T) {
 		k := testKeys(t)
@@ -790,5 +760,27 @@ func TestPublishKeyRotationEndToEnd(t *testing.T) {
 	}
 	if s := status(login()); s != 200 {
 		t.Fatalf("a fresh token: %d", s)
+	}
+}
+
+// adaptErrorCase is a Caddyfile that must not adapt: the error names want
+// and points at the line of marker.
+type adaptErrorCase struct {
+	name, globals, site string
+	marker              string // where the error points
+	want                []string
+}
+
+func wantAdaptErrors(t *testing.T, tests []adaptErrorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(caddyfileFor("0", tt.globals, tt.site))
+			if err == nil {
+				t.Fatal("the Caddyfile adapted; want an error")
+			}
+			wantMentions(t, err, tt.want...)
+			wantErrorAt(t, err, tt.globals, tt.site, tt.marker)
+		})
 	}
 }
