@@ -220,7 +220,7 @@ after(async () => {
   if (caddy && caddy.exitCode === null) {
     const exited = new Promise((r) => caddy.once('exit', r));
     caddy.kill('SIGINT');
-    await Promise.race([exited, sleep(5000)]);
+    await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
     if (caddy.exitCode === null) caddy.kill('SIGKILL');
   }
   if (work) rmSync(work, { recursive: true, force: true });

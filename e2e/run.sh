@@ -37,5 +37,5 @@ bin="$(mktemp -d)/caddy"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 (cd .. && go build -o "$bin" ./cmd/caddy)
 
-echo "--- browser tests ($(/usr/bin/chromium --version 2>/dev/null || echo chromium))"
+echo "--- e2e tests: the browser ($(/usr/bin/chromium --version 2>/dev/null || echo chromium)) and Node jose"
 CADDY_BIN="$bin" node --test
