@@ -113,6 +113,11 @@ type Backend struct {
 	// hashes. It needs a backend that signs and has users. Default: none.
 	Refresh *Refresh `json:"refresh,omitempty"`
 
+	// The cache of verified tokens: a token seen again is not verified
+	// again, only its exp, nbf and iat are checked. Default: 100000 tokens
+	// and 128 MiB, enough for 50,000 active users.
+	Cache *CacheConfig `json:"cache,omitempty"`
+
 	name     string
 	keys     *keySet
 	parser   *jwt.Parser
@@ -275,6 +280,19 @@ func (b *Backend) validate(name string) error {
 			return &configError{scope: scope, setting: "cookie", sub: "refresh_path", msg: "there are no refresh tokens: add refresh to the backend, or remove refresh_path"}
 		}
 	}
+	if c := b.Cache; c != nil {
+		cacheFail := func(sub, format string, args ...any) error {
+			return &configError{scope: scope, setting: "cache", sub: sub, msg: sub + ": " + fmt.Sprintf(format, args...)}
+		}
+		switch {
+		case c.Disabled && (c.Entries != 0 || c.Size != 0):
+			return fail("cache", 0, "a cache that is off has no entries or size")
+		case c.Entries < 0 || c.Entries > maxCacheEntries:
+			return cacheFail("entries", "must be between 1 and %d, got %d", maxCacheEntries, c.Entries)
+		case c.Size < 0 || (c.Size > 0 && c.Size < minCacheBytes):
+			return cacheFail("size", "must be at least 64KiB, got %d bytes", c.Size)
+		}
+	}
 	if r := b.Refresh; r != nil {
 		switch {
 		case r.Lifetime <= 0:
@@ -376,7 +394,11 @@ func (b *Backend) provision(ctx caddy.Context, name string) error {
 	}
 	b.claimsValidator = jwt.NewValidator(claimsOpts...)
 	b.timeValidator = jwt.NewValidator(timeOpts...)
-	b.cache = newTokenCache(defaultCacheEntries, defaultCacheBytes)
+	cache, err := newBackendCache(b.Cache, name, ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("jwt backend %q: registering metrics: %v", name, err)
+	}
+	b.cache = cache
 	return nil
 }
 

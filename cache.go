@@ -9,22 +9,82 @@ import (
 	"errors"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Bounds of a backend's verified-token cache. A token is at most 8 KiB
-// (maxTokenBytes), so the byte bound is what holds when tokens are large:
-// 32 MiB holds 10,000 tokens of up to about 600 bytes, or 625 of 8 KiB.
+// CacheConfig sizes a backend's verified-token cache: a token seen again
+// skips the signature check and the claims parsing, and only its exp, nbf
+// and iat are checked again. The cache holds up to Entries tokens and
+// about Size bytes, whichever bound is reached first.
+type CacheConfig struct {
+	// How many verified tokens the cache holds at most: one per active
+	// user and device, so at least as many as the tokens in use within a
+	// token lifetime. Default: 100000.
+	Entries int `json:"entries,omitempty"`
+
+	// About how many bytes the cached tokens may take, counting each entry
+	// as four times its token plus 512 bytes (more than measured: 935
+	// bytes for a 196-byte token). At least 64 KiB. Default: 128 MiB.
+	Size int64 `json:"size,omitempty"`
+
+	// Turns the cache off: every request's token is verified in full.
+	// Default: false.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+// Bounds of a backend's verified-token cache. The defaults hold 100,000
+// tokens of up to 207 bytes (jwt_login's are about 200 without issuer or
+// audience), and 50,000 of up to 543 bytes: 50,000 active users with room
+// to spare, in about 100 MB when full (measured: 935 bytes an entry with
+// its token, TestCacheEntryCostCoversWhatAnEntryHolds, and 100 bytes a
+// token of the sets' own room). A token is at most 8 KiB (maxTokenBytes),
+// so the byte bound is what holds when tokens are large.
 const (
-	defaultCacheEntries = 10_000
-	defaultCacheBytes   = 32 << 20
+	defaultCacheEntries = 100_000
+	defaultCacheBytes   = 128 << 20
+
+	// minCacheBytes holds a few of the largest tokens; maxCacheEntries
+	// keeps the sets' own room (about 100 bytes a token) under a GB;
+	// maxCacheBytes is more than that many of the largest tokens take.
+	minCacheBytes   = 64 << 10
+	maxCacheEntries = 10_000_000
+	maxCacheBytes   = 1 << 46
 
 	// cacheWays is how many tokens share a set: the ones a token may
 	// evict, and the ones a lookup compares it with.
 	cacheWays = 16
+
+	// cacheRoom is how many ways there are for each token the cache may
+	// hold: with twice the room, tokens whose hashes crowd into one set
+	// still fit, so that a cache holding fewer tokens than its bound keeps
+	// them all (a set fills up at 16 tokens, about twice its share).
+	cacheRoom = 2
 )
+
+// newBackendCache makes the cache a backend's config asks for, counting its
+// lookups in reg (which may be nil) under the backend's name.
+func newBackendCache(cfg *CacheConfig, backend string, reg *prometheus.Registry) (*tokenCache, error) {
+	entries, bytes := defaultCacheEntries, int64(defaultCacheBytes)
+	if cfg != nil {
+		if cfg.Disabled {
+			entries, bytes = 0, 0
+		}
+		if cfg.Entries > 0 {
+			entries = cfg.Entries
+		}
+		if cfg.Size > 0 {
+			bytes = cfg.Size
+		}
+	}
+	c := newTokenCache(entries, int(min(bytes, int64(maxCacheBytes))))
+	var err error
+	c.hits, c.misses, err = cacheLookupCounters(reg, backend)
+	return c, err
+}
 
 // tokenCache remembers the tokens a backend has verified, so that a token
 // seen again skips the signature check and the claims parsing: the costly
@@ -51,15 +111,17 @@ const (
 //     with and without the cache. Static keys only change with the config,
 //     and a new config means new backends, each with an empty cache.
 //   - It is bounded by entry count and by an estimate of the bytes it
-//     holds.
+//     holds, both counted for the whole cache.
 //
 // It is set-associative, like a CPU cache: a token's hash picks one set of
-// cacheWays entries, each set with its own lock and its own share of the
-// bounds, and a token entering a full set evicts the one in it that expires
-// first. A lookup or an insert touches one set and nothing else, which
-// keeps a miss cheap even when the cache is full; a Go map under constant
-// insertion and eviction costs several times as much (random iteration to
-// pick a victim, tombstones, rehashing).
+// cacheWays entries, each set with its own lock, and a token entering a
+// full set, or a cache at one of its bounds, evicts the token of its set
+// that expires first. There are cacheRoom ways for each token the cache
+// may hold, so that sets fill up only once the cache is about full. A
+// lookup or an insert touches one set and nothing else, which keeps a miss
+// cheap even when the cache is full; a Go map under constant insertion and
+// eviction costs several times as much (random iteration to pick a victim,
+// tombstones, rehashing).
 //
 // The cached identity is shared by every request carrying the token, so it
 // is never modified after it is stored.
@@ -67,8 +129,13 @@ type tokenCache struct {
 	seed maphash.Seed
 	// ways is the number of entries per set: cacheWays, or fewer in a
 	// cache smaller than one set.
-	ways     int
-	setBytes int
+	ways int
+	// The bounds, and what the cache holds: tokens and the estimate of
+	// their bytes (entryCost).
+	maxEntries, maxBytes int64
+	entries, bytes       atomic.Int64
+	// hits and misses count the lookups, for caddy_jwt_cache_lookups_total.
+	hits, misses prometheus.Counter
 
 	// The sets are allocated when the first token is looked up, so that a
 	// backend that never sees a token costs nothing.
@@ -81,8 +148,9 @@ type tokenCache struct {
 // apart from the entries so that a lookup or the choice of a victim reads
 // a few cache lines only.
 type cacheSet struct {
-	mu    sync.RWMutex
-	bytes int
+	mu sync.RWMutex
+	// used is how many ways hold a token.
+	used int
 	// tags hold each entry's hash, with the low bit set; 0 is an empty way.
 	tags [cacheWays]uint64
 	// exps hold each entry's exp in Unix nanoseconds.
@@ -99,15 +167,26 @@ type cacheEntry struct {
 }
 
 // newTokenCache makes a cache of at most maxEntries tokens and about
-// maxBytes bytes.
+// maxBytes bytes; with 0 entries, it holds nothing. A cache of up to
+// cacheWays tokens is one set; a larger one has cacheRoom ways for each.
+// Its lookups count for nobody until they are given counters.
 func newTokenCache(maxEntries, maxBytes int) *tokenCache {
 	ways := min(max(maxEntries, 1), cacheWays)
-	sets := max(maxEntries/ways, 1)
+	sets := 1
+	if maxEntries > cacheWays {
+		sets = (maxEntries*cacheRoom + cacheWays - 1) / cacheWays
+	}
+	if maxEntries <= 0 {
+		sets = 0
+	}
 	return &tokenCache{
-		seed:     maphash.MakeSeed(),
-		ways:     ways,
-		numSets:  sets,
-		setBytes: max(maxBytes/sets, 1),
+		seed:       maphash.MakeSeed(),
+		ways:       ways,
+		maxEntries: int64(maxEntries),
+		maxBytes:   int64(maxBytes),
+		numSets:    sets,
+		hits:       prometheus.NewCounter(prometheus.CounterOpts{Name: "hits"}),
+		misses:     prometheus.NewCounter(prometheus.CounterOpts{Name: "misses"}),
 	}
 }
 
@@ -116,7 +195,8 @@ func newTokenCache(maxEntries, maxBytes int) *tokenCache {
 // the token or less, plus the maps' and structs' own overhead.
 func entryCost(raw string) int { return 4*len(raw) + 512 }
 
-// cacheSlot is where a token is cached, if it is: its set and its tag.
+// cacheSlot is where a token is cached, if it is: its set and its tag. A
+// cache that holds nothing gives the zero slot, which is never found.
 type cacheSlot struct {
 	set *cacheSet
 	tag uint64
@@ -127,6 +207,9 @@ type cacheSlot struct {
 // key. Tokens that share them only cost a comparison of strings more.
 func (c *tokenCache) slot(raw string) cacheSlot {
 	c.once.Do(c.allocate)
+	if len(c.sets) == 0 {
+		return cacheSlot{}
+	}
 	h := maphash.String(c.seed, raw[max(len(raw)-slotHashBytes, 0):])
 	return cacheSlot{set: &c.sets[h%uint64(len(c.sets))], tag: h | 1}
 }
@@ -146,7 +229,12 @@ func (c *tokenCache) find(s cacheSlot, raw string) int {
 
 // get returns the cached identity of raw if it was verified with keys (the
 // current remote key set, or nil), or nil.
+// A lookup is counted as a hit or a miss; a cache that holds nothing
+// counts none.
 func (c *tokenCache) get(s cacheSlot, raw string, keys *jwkSnapshot) *identity {
+	if s.set == nil {
+		return nil
+	}
 	s.set.mu.RLock()
 	var e cacheEntry
 	if i := c.find(s, raw); i >= 0 {
@@ -154,26 +242,34 @@ func (c *tokenCache) get(s cacheSlot, raw string, keys *jwkSnapshot) *identity {
 	}
 	s.set.mu.RUnlock()
 	if e.id == nil || e.keys != keys {
+		c.misses.Inc()
 		return nil
 	}
+	c.hits.Inc()
 	return e.id
 }
 
 // put stores a verified token, evicting the entries of its set that
-// expire first while the set is over its bounds.
+// expire first while the cache is at its bounds or the set is full. Any
+// set will do to make room in, since a token's set is random; one with no
+// other token to evict leaves the token out.
 func (c *tokenCache) put(s cacheSlot, raw string, id *identity, keys *jwkSnapshot) {
-	cost := entryCost(raw)
-	if cost > c.setBytes {
+	cost := int64(entryCost(raw))
+	if s.set == nil || cost > c.maxBytes {
 		return
 	}
 	exp := id.times.expires().UnixNano()
 	set := s.set
 	set.mu.Lock()
+	defer set.mu.Unlock()
 	// Another request may have stored the same token meanwhile.
 	if i := c.find(s, raw); i >= 0 {
 		c.drop(set, i)
 	}
-	for set.bytes+cost > c.setBytes {
+	for c.entries.Load() >= c.maxEntries || c.bytes.Load()+cost > c.maxBytes {
+		if set.used == 0 {
+			return
+		}
 		c.drop(set, c.victim(set))
 	}
 	way := -1
@@ -190,13 +286,17 @@ func (c *tokenCache) put(s cacheSlot, raw string, id *identity, keys *jwkSnapsho
 	set.tags[way] = s.tag
 	set.exps[way] = exp
 	set.entries[way] = cacheEntry{raw: raw, id: id, keys: keys}
-	set.bytes += cost
-	set.mu.Unlock()
+	set.used++
+	c.entries.Add(1)
+	c.bytes.Add(cost)
 }
 
 // remove drops raw if it still maps to id (another request may have
 // stored a newer verification meanwhile).
 func (c *tokenCache) remove(s cacheSlot, raw string, id *identity) {
+	if s.set == nil {
+		return
+	}
 	s.set.mu.Lock()
 	if i := c.find(s, raw); i >= 0 && s.set.entries[i].id == id {
 		c.drop(s.set, i)
@@ -218,7 +318,9 @@ func (c *tokenCache) victim(set *cacheSet) int {
 
 // drop empties a way. set.mu is held.
 func (c *tokenCache) drop(set *cacheSet, way int) {
-	set.bytes -= entryCost(set.entries[way].raw)
+	c.entries.Add(-1)
+	c.bytes.Add(-int64(entryCost(set.entries[way].raw)))
+	set.used--
 	set.tags[way] = 0
 	set.entries[way] = cacheEntry{}
 }

@@ -9,8 +9,11 @@ package caddyjwt
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -58,6 +61,10 @@ func init() {
 //			users      <file>
 //			user       <name> <hash> [id=<id>] [<claim>=<value>...]
 //			refresh    <lifetime> [idle <duration>]
+//			cache      off | {
+//				entries <count>
+//				size    <bytes>
+//			}
 //			cookie     [<name>] {
 //				domain       <domain>
 //				path         <path>
@@ -263,6 +270,42 @@ func parseBackend(d *caddyfile.Dispenser, name string) (*Backend, *settingLines,
 					return nil, nil, errf(setting, "%v", perr)
 				}
 				*v = caddy.Duration(dur)
+			}
+		case "cache":
+			if b.Cache != nil {
+				return nil, nil, errf(setting, "set only once")
+			}
+			b.Cache = new(CacheConfig)
+			switch {
+			case len(args) == 1 && args[0] == "off":
+				b.Cache.Disabled = true
+			case len(args) > 0:
+				return nil, nil, errf(setting, "want cache off, or a block with entries <count> and size <bytes>")
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				sub := d.Val()
+				lines.add("cache "+sub, d)
+				vals := d.RemainingArgs()
+				if len(vals) != 1 {
+					return nil, nil, errf(setting, "%s: %s", sub, argCountError(len(vals)))
+				}
+				switch sub {
+				case "entries":
+					// 0 would read as the default in JSON.
+					n, perr := strconv.Atoi(vals[0])
+					if perr != nil || n == 0 {
+						return nil, nil, errf(setting, "entries: want a number of tokens such as 100000, got %q; to turn the cache off, write cache off", vals[0])
+					}
+					b.Cache.Entries = n
+				case "size":
+					n, perr := humanize.ParseBytes(vals[0])
+					if perr != nil || n == 0 || n > math.MaxInt64 {
+						return nil, nil, errf(setting, "size: want a size such as 64MiB, got %q", vals[0])
+					}
+					b.Cache.Size = int64(n)
+				default:
+					return nil, nil, errf(setting, "unrecognized subdirective %q", sub)
+				}
 			}
 		case "cookie":
 			if err = need(0, 1); err != nil {

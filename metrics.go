@@ -124,6 +124,27 @@ func (m *backendMetrics) countRejected(reason error) {
 	}
 }
 
+// cacheLookupCounters resolves the counters of a backend's verified-token
+// cache, caddy_jwt_cache_lookups_total{backend, result="hit"|"miss"},
+// registered in reg (which may be nil). A hit is a token found in the cache
+// (its exp, nbf and iat are still checked); a miss one verified in full.
+// Like backendMetrics, they are resolved once, so that counting a lookup is
+// one atomic add, and exported at 0 from the start.
+func cacheLookupCounters(reg *prometheus.Registry, backend string) (hit, miss prometheus.Counter, err error) {
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "jwt",
+		Name:      "cache_lookups_total",
+		Help:      "Lookups in a backend's verified-token cache, by backend and result (hit, miss).",
+	}, []string{"backend", "result"})
+	if reg != nil {
+		if lookups, err = registerCounterVec(reg, lookups); err != nil {
+			return nil, nil, err
+		}
+	}
+	return lookups.WithLabelValues(backend, "hit"), lookups.WithLabelValues(backend, "miss"), nil
+}
+
 // registerStoreGauge exports caddy_jwt_store_up: 1 while the store is
 // reachable, 0 while it is not. It reads the store when scraped, so it is
 // current however the store's state changed.

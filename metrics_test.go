@@ -56,6 +56,10 @@ func loginSeries(backend, result string) string {
 	return `caddy_jwt_logins_total{backend="` + backend + `",result="` + result + `"}`
 }
 
+func cacheSeries(backend, result string) string {
+	return `caddy_jwt_cache_lookups_total{backend="` + backend + `",result="` + result + `"}`
+}
+
 func authSeries(backend, result string) string {
 	return `caddy_jwt_auth_total{backend="` + backend + `",result="` + result + `"}`
 }
@@ -108,6 +112,12 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 					t.Errorf("%s = %v (present: %v), want 0", authSeries(b, r), v, ok)
 				}
 			}
+			for _, r := range []string{"hit", "miss"} {
+				want++
+				if v, ok := before[cacheSeries(b, r)]; !ok || v != 0 {
+					t.Errorf("%s = %v (present: %v), want 0", cacheSeries(b, r), v, ok)
+				}
+			}
 		}
 		// The store's gauge: the default memory store is always up.
 		want++
@@ -121,6 +131,10 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 
 	expired := hs256(t, testSecret, validClaims("alice", map[string]any{
 		"iat": time.Now().Add(-3 * time.Hour).Unix(), "exp": time.Now().Add(-2 * time.Hour).Unix()}))
+	adminToken := hs256(t, testSecret, validClaims("alice", map[string]any{"role": "admin"}))
+	// A token jwt_auth checks is looked up in each backend's cache it is
+	// tried with: found (a hit) once a backend verified it, else a miss.
+	bothMiss := []string{cacheSeries("api", "miss"), cacheSeries("admin", "miss")}
 	steps := []struct {
 		name   string
 		send   func() *http.Response
@@ -157,18 +171,22 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 		{"a login over the limit is rate limited", func() *http.Response { r, _ := site.form("alice", "alice-pw", nil); return r },
 			429, []string{loginSeries("api", "rate_limited")}},
 
-		{"a token of the first backend is ok for it", func() *http.Response {
-			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, testSecret, validClaims("alice", map[string]any{"role": "admin"}))))
+		{"a token of the first backend is ok for it, a cache miss", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(adminToken))
 			return r
-		}, 200, []string{authSeries("api", "ok")}},
+		}, 200, []string{authSeries("api", "ok"), cacheSeries("api", "miss")}},
+		{"the same token again is ok, a cache hit", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(adminToken))
+			return r
+		}, 200, []string{authSeries("api", "ok"), cacheSeries("api", "hit")}},
 		{"a good token that fails a require line is forbidden, not ok", func() *http.Response {
 			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, testSecret, validClaims("alice", map[string]any{"role": "user"}))))
 			return r
-		}, 403, []string{authSeries("api", "forbidden")}},
+		}, 403, []string{authSeries("api", "forbidden"), cacheSeries("api", "miss")}},
 		{"a token of the second backend is ok for it", func() *http.Response {
 			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, otherSecret, validClaims("root", map[string]any{"role": "admin"}))))
 			return r
-		}, 200, []string{authSeries("admin", "ok")}},
+		}, 200, append([]string{authSeries("admin", "ok")}, bothMiss...)},
 		{"no token", func() *http.Response { r, _ := sendAuth(t, "GET", base+"/api/x", nil); return r },
 			401, []string{authSeries("api", "no_token")}},
 		{"another scheme is no token", func() *http.Response {
@@ -178,11 +196,11 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 		{"a bad signature is invalid", func() *http.Response {
 			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(hs256(t, strings.Repeat("x", 40), validClaims("alice", nil))))
 			return r
-		}, 401, []string{authSeries("api", "invalid")}},
+		}, 401, append([]string{authSeries("api", "invalid")}, bothMiss...)},
 		{"garbage is invalid", func() *http.Response { r, _ := sendAuth(t, "GET", base+"/api/x", bearer("a.b.c")); return r },
-			401, []string{authSeries("api", "invalid")}},
+			401, append([]string{authSeries("api", "invalid")}, bothMiss...)},
 		{"an expired token is expired", func() *http.Response { r, _ := sendAuth(t, "GET", base+"/api/x", bearer(expired)); return r },
-			401, []string{authSeries("api", "expired")}},
+			401, append([]string{authSeries("api", "expired")}, bothMiss...)},
 		{"two Authorization headers are a bad request", func() *http.Response {
 			r, _ := sendAuth(t, "GET", base+"/api/x", http.Header{"Authorization": {"Bearer a.b.c", "Bearer d.e.f"}})
 			return r
