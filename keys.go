@@ -5,11 +5,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha512"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -50,14 +56,65 @@ var signingMethods = func() map[string]jwt.SigningMethod {
 	methods := make(map[string]jwt.SigningMethod, len(algorithmNames))
 	for _, alg := range algorithmNames {
 		methods[alg] = jwt.GetSigningMethod(alg)
-		if pss, ok := methods[alg].(*jwt.SigningMethodRSAPSS); ok {
-			strict := *pss
+		switch m := methods[alg].(type) {
+		case *jwt.SigningMethodRSAPSS:
+			strict := *m
 			strict.VerifyOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
 			methods[alg] = &strict
+		case *jwt.SigningMethodHMAC:
+			methods[alg] = hmacMethod{m}
 		}
 	}
 	return methods
 }()
+
+// hmacMethod is golang-jwt's HMAC method, verifying with a backend's
+// secrets (hmacKey) by keyed hashes it reuses: a new one costs two hashes
+// and the padded key, more than the hashing of a token. It signs, and
+// verifies with any other key, as golang-jwt's method does.
+type hmacMethod struct{ *jwt.SigningMethodHMAC }
+
+// Verify checks sig as golang-jwt's HMAC method does: the same hash, the
+// same constant-time comparison and the same errors.
+func (m hmacMethod) Verify(signingString string, sig []byte, key any) error {
+	k, ok := key.(*hmacKey)
+	if !ok || k.hash != m.Hash {
+		if ok {
+			key = k.secret
+		}
+		return m.SigningMethodHMAC.Verify(signingString, sig, key)
+	}
+	h, _ := k.hashes.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(k.hash.New, k.secret)
+	}
+	h.Reset()
+	io.WriteString(h, signingString)
+	var sum [sha512.Size]byte
+	valid := hmac.Equal(sig, h.Sum(sum[:0]))
+	k.hashes.Put(h)
+	if !valid {
+		return jwt.ErrSignatureInvalid
+	}
+	return nil
+}
+
+// hashOf is the hash of an HMAC method; 0, which no method has, for any
+// other, so that its keys are never used with a reused hash.
+func hashOf(method jwt.SigningMethod) crypto.Hash {
+	if m, ok := method.(hmacMethod); ok {
+		return m.Hash
+	}
+	return 0
+}
+
+// hmacKey is an HMAC secret as a backend verifies with it, with the keyed
+// hashes hmacMethod reuses.
+type hmacKey struct {
+	secret []byte
+	hash   crypto.Hash
+	hashes sync.Pool
+}
 
 // Secret is one HMAC key of a backend. The first secret of a backend signs
 // new tokens; every secret verifies, which is how secrets are rotated.
@@ -171,6 +228,11 @@ type keySet struct {
 	anyKey map[string]jwt.VerificationKeySet
 
 	remote *remoteKeySet // nil unless the backend has jwks
+
+	// goodHeader is the header segment of the last token verified with
+	// this set whose header was well-formed JSON (verify), by its exact
+	// bytes: the tokens of one signer share it, so it is checked once.
+	goodHeader atomic.Pointer[string]
 }
 
 func newKeySet(algs []string) *keySet {
@@ -198,7 +260,8 @@ func newHMACKeySet(alg string, secrets []Secret) (*keySet, error) {
 		if i == 0 {
 			ks.signKey, ks.signKID = key, s.KeyID
 		}
-		if err := ks.add(verificationKey{kid: s.KeyID, key: key, algs: ks.algs}); err != nil {
+		verify := &hmacKey{secret: key, hash: hashOf(method)}
+		if err := ks.add(verificationKey{kid: s.KeyID, key: verify, algs: ks.algs}); err != nil {
 			return nil, err
 		}
 	}

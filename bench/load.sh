@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-Caddy load benchmark of jwt_auth against bare Caddy (issue 6).
+# Whole-Caddy load benchmark of jwt_auth against bare Caddy (issues 6, 12, 15).
 #
 # Builds Caddy from cmd/caddy, starts ONE Caddy on 127.0.0.1 with one site
 # per case, all answering `respond "ok"`:
@@ -23,6 +23,14 @@
 #      (k)/(c) is what the Redis store costs a token check
 #   l  (not run by default) (k) again on a THIRD Caddy with the default memory
 #      store: the same shape of config as (k)'s, so (k)/(l) is the store alone
+#   m  jwt_auth HS256 with a new token on every request: MISS_TOKENS valid
+#      tokens, all different (bench/tokens, signed with the bench secret),
+#      many more than the verified-token cache holds, sent in turn by
+#      bench/rotate.lua (the all-misses case), on a FOURTH Caddy of its own
+#   n  bare respond sent the same rotating tokens: (m)'s floor
+#   o  jwt_auth HS256 + reverse_proxy to a tiny upstream (one more Caddy,
+#      `respond "ok"`, on wrk's CPU)
+#   p  reverse_proxy alone to the same upstream, sent (o)'s token: (o)'s floor
 #
 # and load-tests each case with wrk, alternating a b c ... a b c ... for
 # ROUNDS rounds so a drifting machine hits every case alike. Both Caddys run
@@ -31,26 +39,37 @@
 # checks them. Cases (d)-(f) need `sign_key` (SPEC.md §2); when this build
 # does not support a key type, its case is skipped with a note.
 #
-# Prints a markdown table: median req/s, p50, p99 and the ratio to (a).
+# Prints a markdown table: median req/s, p50, p99, the ratio to (a) and to
+# each case's floor (c-f: g-j; k: c; m: n; o: p; b: a), with each round's
+# ratio to its floor.
 #
 # Usage: bench/load.sh            (from anywhere; needs root or sudo only to install wrk)
 # Settings (environment):
-#   ROUNDS=3 DURATION=10s CONNECTIONS=50 THREADS=1 WARMUP=2s CASES="a b c k d e f g h i j"
+#   ROUNDS=5 DURATION=8s CONNECTIONS=50 THREADS=1 WARMUP=2s
+#   CASES="a b c k d e f g h i j m n o p" MISS_TOKENS=<10 x the default cache entries>
 #   BASE_PORT=18400 REDIS_PORT=BASE_PORT+13 CADDY_CPU=0 WRK_CPU=1
+#   PROFILE="<cases>" PROFILE_OUT=. ADMIN_PORT=BASE_PORT+21
 #   CADDY_SRC=<tree to build; default this repo>
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-8s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
 # k right after c: the pair whose ratio must be read to 2% runs back to back
-CASES=${CASES:-a b c k d e f g h i j}
+CASES=${CASES:-a b c k d e f g h i j m n o p}
 BASE_PORT=${BASE_PORT:-18400}
 REDIS_PORT=${REDIS_PORT:-$((BASE_PORT + 13))}
 CADDY_CPU=${CADDY_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
+# PROFILE="c g": after the rounds, a CPU profile of the Caddy that serves
+# each case, under its load, from that Caddy's admin endpoint (on
+# 127.0.0.1:ADMIN_PORT for the first, +1, +2, +3 for the others), saved as
+# PROFILE_OUT/<case>.pprof
+PROFILE=${PROFILE:-}
+PROFILE_OUT=${PROFILE_OUT:-.}
+ADMIN_PORT=${ADMIN_PORT:-$((BASE_PORT + 21))}
 
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -64,6 +83,23 @@ esac
 bench_tmp load
 
 bench_setup
+
+# ---- the all-misses tokens ----------------------------------------------------
+CACHE_ENTRIES=$(sed -n 's/^[[:space:]]*defaultCacheEntries[[:space:]]*=[[:space:]]*\([0-9_]*\).*/\1/p' "$REPO_DIR/cache.go" | tr -d _ | head -n 1)
+[ -n "$CACHE_ENTRIES" ] || die "cannot read defaultCacheEntries from $REPO_DIR/cache.go"
+# More tokens than the whole run sends to (m), at up to 30,000 requests a
+# second, and at least twice the cache: no token is sent twice, so none
+# can be found in the cache.
+MISS_TOKENS=${MISS_TOKENS:-$(awk -v e="$CACHE_ENTRIES" -v t="$((ROUNDS * $(seconds "$DURATION") + $(seconds "$WARMUP") + $(seconds "$DURATION") + 2))" \
+	'BEGIN { n = t * 30000; if (n < 2 * e) n = 2 * e; print n }')}
+case " $CASES " in
+*" m "* | *" n "*)
+	log "making $MISS_TOKENS HS256 tokens (the default cache holds $CACHE_ENTRIES)"
+	(cd "$REPO_DIR" && go build -o "$TMP/tokens" ./bench/tokens) || die "go build ./bench/tokens failed"
+	BENCH_SECRET=$SECRET "$TMP/tokens" -n "$MISS_TOKENS" -lifetime 4h >"$TMP/tokens.txt" || die "bench/tokens failed"
+	[ "$(wc -l <"$TMP/tokens.txt")" = "$MISS_TOKENS" ] || die "bench/tokens made $(wc -l <"$TMP/tokens.txt") tokens, want $MISS_TOKENS"
+	;;
+esac
 
 # ---- key material -----------------------------------------------------------
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/es256.pem" 2>/dev/null
@@ -83,26 +119,39 @@ declare -A DESC=(
 	[j]="bare respond, sent (f)'s token"
 	[k]="jwt_auth HS256, store redis"
 	[l]="jwt_auth HS256, as (k) but memory"
+	[m]="jwt_auth HS256, all misses"
+	[n]="bare respond, sent (m)'s tokens"
+	[o]="jwt_auth HS256 + reverse_proxy"
+	[p]="reverse_proxy, sent (o)'s token"
 )
-declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)))
+declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)) [m]=$((BASE_PORT + 16)) [n]=$((BASE_PORT + 17)) [o]=$((BASE_PORT + 18)) [p]=$((BASE_PORT + 19)))
+# the upstream of (o) and (p): one more Caddy, on wrk's CPU
+UPSTREAM_PORT=$((BASE_PORT + 20))
 # Which Caddy serves a case (1 unless named here), its token-minting port
 # and the store line of its jwt app.
-declare -A SERVER=([k]=2 [l]=3)
-declare -A MINT_PORT=([1]=$((BASE_PORT + 9)) [2]=$((BASE_PORT + 12)) [3]=$((BASE_PORT + 15)))
-declare -A STORE_LINE=([1]="" [2]="store redis redis://127.0.0.1:$REDIS_PORT" [3]="")
+# (m) has a Caddy of its own: the tokens its misses leave in the cache are
+# garbage the collector would otherwise mark on the other cases' time.
+declare -A SERVER=([k]=2 [l]=3 [m]=4)
+declare -A MINT_PORT=([1]=$((BASE_PORT + 9)) [2]=$((BASE_PORT + 12)) [3]=$((BASE_PORT + 15)) [4]=$((BASE_PORT + 25)))
+declare -A STORE_LINE=([1]="" [2]="store redis redis://127.0.0.1:$REDIS_PORT" [3]="" [4]="")
 server_of() { echo "${SERVER[$1]:-1}"; }
 # jwt backend per case and the Caddyfile lines of its key material.
-declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa [k]=hs256 [l]=hs256)
+declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa [k]=hs256 [l]=hs256 [m]=hsmiss [o]=hsproxy)
 # the bare case sent each jwt case's token, and the token length it falls
 # back to (a random string) when that case does not run
-declare -A BARE_OF=([c]=g [d]=h [e]=i [f]=j)
-declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f)
-declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236)
-declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA [k]=HS256 [l]=HS256)
+declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f [p]=o)
+# the floor each case is read against
+declare -A FLOOR_OF=([b]=a [c]=g [d]=h [e]=i [f]=j [k]=c [l]=c [m]=n [o]=p)
+# the cases that send bench/rotate.lua's rotating tokens
+declare -A ROTATES=([m]=1 [n]=1)
+declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236 [p]=188)
+declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA [k]=HS256 [l]=HS256 [m]=HS256 [o]=HS256)
 declare -A KEYLINE=(
 	[c]="secret $SECRET"
 	[k]="secret $SECRET"
 	[l]="secret $SECRET"
+	[m]="secret $SECRET"
+	[o]="secret $SECRET"
 	[d]="sign_key $TMP/es256.pem"
 	[e]="sign_key $TMP/rs256.pem"
 	[f]="sign_key $TMP/eddsa.pem"
@@ -118,7 +167,7 @@ backend_block() { # <case>
 SKIPPED=()
 RUN_CASES=()
 for c in $CASES; do
-	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j k l)"
+	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j k l m n o p)"
 	if [ -n "${BACKEND[$c]:-}" ] && [ "${ALG[$c]}" != HS256 ]; then
 		probe=$TMP/probe-$c.Caddyfile
 		{
@@ -142,7 +191,11 @@ done
 # and, when it has jwt cases, their backends and a token-minting site.
 caddyfile() {
 	local srv=$1 c has_jwt=
-	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n'
+	if [ -n "$PROFILE" ]; then
+		printf '{\n\tadmin 127.0.0.1:%s\n\tauto_https off\n\tpersist_config off\n' "$((ADMIN_PORT + srv - 1))"
+	else
+		printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n'
+	fi
 	printf '\tstorage file_system {\n\t\troot %s\n\t}\n' "$TMP/data$srv"
 	for c in "${RUN_CASES[@]}"; do
 		[ "$(server_of "$c")" = "$srv" ] && [ -n "${BACKEND[$c]:-}" ] && has_jwt=1
@@ -160,26 +213,41 @@ caddyfile() {
 		[ "$(server_of "$c")" = "$srv" ] || continue
 		printf '# (%s) %s\nhttp://:%s {\n\tbind 127.0.0.1\n' "$c" "${DESC[$c]}" "${PORT[$c]}"
 		case $c in
-		a | g | h | i | j) ;;
+		a | g | h | i | j | n | p) ;;
 		b) printf '\tbasic_auth {\n\t\tbench %s\n\t}\n' "$HASH" ;;
 		*) printf '\tjwt_auth %s\n' "${BACKEND[$c]}" ;;
 		esac
-		printf '\trespond "ok"\n}\n\n'
+		case $c in
+		# as many idle upstream connections as wrk has: none dialled per request
+		o | p) printf '\treverse_proxy 127.0.0.1:%s {\n\t\ttransport http {\n\t\t\tkeepalive_idle_conns_per_host %s\n\t\t}\n\t}\n}\n\n' "$UPSTREAM_PORT" "$((CONNECTIONS * 2))" ;;
+		*) printf '\trespond "ok"\n}\n\n' ;;
+		esac
 	done
 	if [ -n "$has_jwt" ]; then
 		printf '# token minting, not measured\nhttp://:%s {\n\tbind 127.0.0.1\n' "${MINT_PORT[$srv]}"
 		for c in "${RUN_CASES[@]}"; do
-			[ "$(server_of "$c")" = "$srv" ] && [ -n "${BACKEND[$c]:-}" ] && printf '\tjwt_login /login/%s %s\n' "${BACKEND[$c]}" "${BACKEND[$c]}"
+			[ "$(server_of "$c")" = "$srv" ] && [ -n "${BACKEND[$c]:-}" ] && [ -z "${ROTATES[$c]:-}" ] &&
+				printf '\tjwt_login /login/%s %s\n' "${BACKEND[$c]}" "${BACKEND[$c]}"
 		done
 		printf '\trespond 404\n}\n'
 	fi
 }
-# No `log` directive: no access logs. `admin off`: no admin endpoint.
+# No `log` directive: no access logs. `admin off`: no admin endpoint, unless
+# PROFILE asks for one (on loopback) to take CPU profiles from.
 
 wait_quiet
 LOAD_START=$(loadavg)
 declare -A SRV_PID=()
-for srv in 1 2 3; do
+case " ${RUN_CASES[*]} " in
+*" o "* | *" p "*)
+	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n}\n\n' "$TMP/data-upstream" >"$TMP/Caddyfile-upstream"
+	printf '# the upstream of (o) and (p)\nhttp://:%s {\n\tbind 127.0.0.1\n\trespond "ok"\n}\n' "$UPSTREAM_PORT" >>"$TMP/Caddyfile-upstream"
+	log "starting the upstream Caddy on CPU $WRK_CPU (GOMAXPROCS=1)"
+	start_caddy "$CADDY" "$TMP/Caddyfile-upstream" "$TMP/caddy-upstream.log" "http://127.0.0.1:$UPSTREAM_PORT/" \
+		taskset -c "$WRK_CPU" env GOMAXPROCS=1
+	;;
+esac
+for srv in 1 2 3 4; do
 	first=
 	for c in "${RUN_CASES[@]}"; do
 		[ "$(server_of "$c")" = "$srv" ] && { first=$c; break; }
@@ -205,7 +273,7 @@ done
 declare -A AUTH=()
 for c in "${RUN_CASES[@]}"; do
 	case $c in
-	a | g | h | i | j) AUTH[$c]= ;;
+	a | g | h | i | j | m | n | p) AUTH[$c]= ;;
 	b) AUTH[$c]="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)" ;;
 	*)
 		resp=$(curl -s --max-time 10 -d "username=bench&password=$PASSWORD" "http://127.0.0.1:${MINT_PORT[$(server_of "$c")]}/login/${BACKEND[$c]}")
@@ -235,9 +303,15 @@ done
 
 # Every case must answer 200 with its credentials (and b-f 401 without), or
 # the benchmark would time error responses.
+first_token=$(head -n 1 "$TMP/tokens.txt" 2>/dev/null || true)
+last_token=$(tail -n 1 "$TMP/tokens.txt" 2>/dev/null || true)
 for c in "${RUN_CASES[@]}"; do
 	url="http://127.0.0.1:${PORT[$c]}/"
-	if [ -n "${PAIR_OF[$c]:-}" ]; then
+	if [ -n "${ROTATES[$c]:-}" ]; then
+		check_status 200 "$url" -H "Authorization: Bearer $first_token"
+		check_status 200 "$url" -H "Authorization: Bearer $last_token"
+		[ "$c" = n ] || check_status 401 "$url"
+	elif [ -n "${PAIR_OF[$c]:-}" ]; then
 		check_status 200 "$url" -H "Authorization: ${AUTH[$c]}"
 	elif [ -n "${AUTH[$c]}" ]; then
 		check_status 200 "$url" -H "Authorization: ${AUTH[$c]}"
@@ -253,11 +327,20 @@ run_wrk() { # <case> <duration> <outfile>
 	local c=$1 d=$2 out=$3
 	local args=(-t "$THREADS" -c "$CONNECTIONS" -d "$d" --latency)
 	[ -n "${AUTH[$c]}" ] && args+=(-H "Authorization: ${AUTH[$c]}")
-	timeout -k 5 $(($(seconds "$d") + 30)) taskset -c "$WRK_CPU" wrk "${args[@]}" "http://127.0.0.1:${PORT[$c]}/" >"$out" 2>&1 ||
+	[ -z "${ROTATES[$c]:-}" ] || args+=(-s "$BENCH_DIR/rotate.lua")
+	TOKENS_FILE=$TMP/tokens.txt TOKENS_START=${SENT[$c]:-0} timeout -k 5 $(($(seconds "$d") + 30)) taskset -c "$WRK_CPU" wrk "${args[@]}" "http://127.0.0.1:${PORT[$c]}/" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk failed for ($c)"; }
 	local bad
 	bad=$(wrk_field "$out" non2xx)
 	[ "$bad" = 0 ] || { cat "$out" >&2; die "($c) got $bad non-2xx responses"; }
+	advance "$c" "$out"
+}
+# SENT counts the requests of each rotating case, so that its next run
+# starts with the token after the last one sent.
+declare -A SENT=()
+advance() { # <case> <wrk output>
+	[ -n "${ROTATES[$1]:-}" ] || return 0
+	SENT[$1]=$((${SENT[$1]:-0} + $(wrk_field "$2" requests)))
 }
 
 if [ "$(seconds "$WARMUP")" -gt 0 ]; then
@@ -295,13 +378,26 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
+# ---- profiles -----------------------------------------------------------------
+for c in $PROFILE; do
+	[ -n "${RPS[$c]:-}" ] || die "PROFILE: ($c) is not a case of this run"
+	mkdir -p "$PROFILE_OUT"
+	log "profiling ($c) ${DESC[$c]} for $DUR_S s"
+	run_wrk "$c" "$((DUR_S + 2))s" "$TMP/profile-$c.txt" &
+	wrk_pid=$!
+	sleep 1
+	curl -s --max-time $((DUR_S + 20)) -o "$PROFILE_OUT/$c.pprof" "http://127.0.0.1:$((ADMIN_PORT + $(server_of "$c") - 1))/debug/pprof/profile?seconds=$DUR_S" ||
+		die "no profile from the admin endpoint"
+	wait "$wrk_pid" || die "wrk failed while profiling ($c)"
+	advance "$c" "$TMP/profile-$c.txt"
+	log "($c): $PROFILE_OUT/$c.pprof, $(wrk_field "$TMP/profile-$c.txt" rps) req/s while profiled"
+done
+
 # ---- table --------------------------------------------------------------------
 base_rps=
 if [ -n "${RPS[a]:-}" ]; then
 	# shellcheck disable=SC2086
 	base_rps=$(median ${RPS[a]})
-	# shellcheck disable=SC2086
-	base_cpu=$(median ${CPU[a]})
 fi
 # each round's ratio of <case>'s req/s to <base>'s of the same round (default
 # a), in round order
@@ -325,13 +421,21 @@ machine_info "$CADDY"
 echo "- load average (1/5/15 min) before: $LOAD_START; after: $LOAD_END (this benchmark itself adds about 2)"
 echo "- Caddy on CPU $CADDY_CPU with GOMAXPROCS=1, wrk on CPU $WRK_CPU: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\`; $ROUNDS rounds, cases alternating in the order ${RUN_CASES[*]}; medians over rounds"
 [ -z "${SRV_PID[2]:-}" ] || echo "- (k) on a second Caddy (same CPU, GOMAXPROCS=1) with \`${STORE_LINE[2]}\`, Redis on CPU $WRK_CPU$([ -z "${SRV_PID[3]:-}" ] || echo "; (l) on a third, same config but the default memory store"); every other case on the first, default memory store"
+case " ${RUN_CASES[*]} " in
+*" m "* | *" n "*) echo "- (m) on a fourth Caddy of its own (same CPU, GOMAXPROCS=1), (n) on the first; both are sent $MISS_TOKENS HS256 tokens (bench/tokens) in turn by bench/rotate.lua, each run going on from the last; the cache holds $CACHE_ENTRIES by default; (m) sent ${SENT[m]:-0} requests in all, $(awk -v s="${SENT[m]:-0}" -v n="$MISS_TOKENS" 'BEGIN { if (s <= n) print "so no token twice and no cache hit"; else printf "so it went round the list %.1f times", s / n }')" ;;
+esac
+case " ${RUN_CASES[*]} " in
+*" o "* | *" p "*) echo "- (o) and (p): reverse_proxy to an upstream Caddy (\`respond \"ok\"\`, GOMAXPROCS=1) on CPU $WRK_CPU, beside wrk" ;;
+esac
 echo
-echo "| case | | req/s | p50 | p99 | ratio to (a) | per-round ratios | Caddy CPU/req | CPU ratio | Caddy core busy |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| case | | req/s | req/s range | p50 | p99 | ratio to (a) | floor | ratio to floor | per-round ratios to floor | Caddy CPU/req | CPU ratio to floor | Caddy core busy |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 mapfile -t TABLE_CASES < <(printf '%s\n' "${RUN_CASES[@]}" | sort)
 for c in "${TABLE_CASES[@]}"; do
 	# shellcheck disable=SC2086
 	m_rps=$(median ${RPS[$c]})
+	# shellcheck disable=SC2086
+	range=$(printf '%s\n' ${RPS[$c]} | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f–%.0f", lo, hi }')
 	# shellcheck disable=SC2086
 	m_p50=$(median ${P50[$c]})
 	# shellcheck disable=SC2086
@@ -340,26 +444,39 @@ for c in "${TABLE_CASES[@]}"; do
 	m_cpu=$(median ${CPU[$c]})
 	# shellcheck disable=SC2086
 	m_busy=$(median ${BUSY[$c]})
-	ratio="–" spread="–" cpu_ratio="–"
-	if [ -n "$base_rps" ]; then
-		ratio=$(awk -v x="$m_rps" -v y="$base_rps" 'BEGIN { printf "%.2f", x / y }')
-		cpu_ratio=$(awk -v x="$m_cpu" -v y="$base_cpu" 'BEGIN { printf "%.2f", y / x }')
-		[ "$c" = a ] || spread=$(round_ratios "$c")
+	ratio="–" floor="–" fratio="–" spread="–" cpu_ratio="–"
+	[ -z "$base_rps" ] || ratio=$(awk -v x="$m_rps" -v y="$base_rps" 'BEGIN { printf "%.2f", x / y }')
+	f=${FLOOR_OF[$c]:-}
+	if [ -n "$f" ] && [ -n "${RPS[$f]:-}" ]; then
+		floor="($f)"
+		# shellcheck disable=SC2086
+		fratio=$(awk -v x="$m_rps" -v y="$(median ${RPS[$f]})" 'BEGIN { printf "%.3f", x / y }')
+		spread=$(per_round "$c" "$f" | paste -sd' ' | sed 's/ /, /g')
+		# shellcheck disable=SC2086
+		cpu_ratio=$(awk -v x="$m_cpu" -v y="$(median ${CPU[$f]})" 'BEGIN { printf "%.3f", y / x }')
 	fi
-	printf '| (%s) | %s | %.0f | %s | %s | %s | %s | %.1f µs | %s | %.0f%% |\n' "$c" "${DESC[$c]}" "$m_rps" "$(fmt_us "$m_p50")" "$(fmt_us "$m_p99")" \
-		"$ratio" "$spread" "$m_cpu" "$cpu_ratio" "$m_busy"
+	printf '| (%s) | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.1f µs | %s | %.0f%% |\n' "$c" "${DESC[$c]}" "$m_rps" "$range" \
+		"$(fmt_us "$m_p50")" "$(fmt_us "$m_p99")" "$ratio" "$floor" "$fratio" "$spread" "$m_cpu" "$cpu_ratio" "$m_busy"
 done
 for c in "${SKIPPED[@]}"; do
-	printf '| (%s) | %s | skipped: this build has no `sign_key` support for it | | | | | | | |\n' "$c" "${DESC[$c]}"
+	printf '| (%s) | %s | skipped: this build has no `sign_key` support for it | | | | | | | | | | |\n' "$c" "${DESC[$c]}"
 done
-line=
-for c in c d e f; do
-	bare=${BARE_OF[$c]}
-	[ -n "${RPS[$c]:-}" ] && [ -n "${RPS[$bare]:-}" ] || continue
+# target <case> <bar> <what>: whether the median ratio to the floor reaches the bar
+targets=
+target() {
+	local c=$1 bar=$2 f=${FLOOR_OF[$1]:-} r
+	[ -n "${RPS[$c]:-}" ] && [ -n "$f" ] && [ -n "${RPS[$f]:-}" ] || return 0
 	# shellcheck disable=SC2086
-	line="$line$([ -n "$line" ] && echo ', ')($c)/($bare) $(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$bare]})" 'BEGIN { printf "%.2f", x / y }')"
-done
-[ -z "$line" ] || { echo; echo "jwt_auth against bare respond sent the same bearer token: $line."; }
+	r=$(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$f]})" 'BEGIN { printf "%.3f", x / y }')
+	targets="$targets$([ -n "$targets" ] && echo '; ')($c)/($f) $r $(awk -v r="$r" -v b="$bar" 'BEGIN { print (r >= b) ? "≥" : "**<**" }') $bar"
+}
+target c 0.97
+target d 0.97
+target e 0.97
+target f 0.97
+target m 0.80
+target o 0.99
+[ -z "$targets" ] || { echo; echo "Targets (issue 15), median req/s over its floor's: $targets."; }
 # store_line <case> <base case> <what>: the req/s ratio of two cases, each round's,
 # whether it is within 0.98–1.02, and the CPU/req ratio
 store_line() {
@@ -377,6 +494,8 @@ store_line k c "store redis against the default memory store"
 store_line k l "store redis against memory, both on a Caddy of their own"
 store_line l c "memory store, a Caddy of its own against the first"
 echo
-echo "req/s, p50, p99: wrk's, median over the rounds. Ratio to (a): median req/s over (a)'s; per-round ratios: each round against (a) of the same round."
-echo "Caddy CPU/req: the user+system CPU time Caddy used during the run over the requests it answered; CPU ratio: (a)'s CPU/req over this case's, the"
-echo "throughput ratio a core that is Caddy's alone would give. Core busy: Caddy's CPU time over the run's length; below ~100% something else held it back."
+echo "req/s, p50, p99: wrk's, median over the rounds; req/s range: the lowest and highest round. Ratio to (a), ratio to floor: median req/s over"
+echo "(a)'s, over the floor's; per-round ratios: each round's req/s over the floor's in the same round, in round order. Caddy CPU/req: the user+system"
+echo "CPU time the Caddy that served the case used during the run over the requests it answered (for (o) and (p) the proxy's, not the upstream's);"
+echo "CPU ratio to floor: the floor's CPU/req over this case's, the throughput ratio a core that is Caddy's alone would give. Core busy: Caddy's"
+echo "CPU time over the run's length; below ~100% something else held it back."
