@@ -210,19 +210,9 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 // backend when it was left to default, and returns the backends; the
 // Caddyfile adapter runs it too.
 func (h *Auth) validate(app *App) ([]*Backend, error) {
-	names := h.Backends
-	if len(names) == 0 {
-		names = []string{""}
-	}
-	backends := make([]*Backend, 0, len(names))
-	resolved := make([]string, 0, len(names))
-	for _, name := range names {
-		name, b, err := app.backend(name)
-		if err != nil {
-			return nil, fmt.Errorf("jwt_auth: %v", err)
-		}
-		backends = append(backends, b)
-		resolved = append(resolved, name)
+	resolved, backends, err := app.backendList("jwt_auth", h.Backends)
+	if err != nil {
+		return nil, err
 	}
 	h.Backends = resolved
 	for i, r := range h.Require {

@@ -192,6 +192,25 @@ func checkBackendName(name string) error {
 	return nil
 }
 
+// backendList finds the backends a handler names, the only one when it
+// names none; it returns their names too, resolved. directive prefixes
+// the error.
+func (a *App) backendList(directive string, names []string) ([]string, []*Backend, error) {
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	resolved := make([]string, 0, len(names))
+	backends := make([]*Backend, 0, len(names))
+	for _, name := range names {
+		name, b, err := a.backend(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %v", directive, err)
+		}
+		resolved, backends = append(resolved, name), append(backends, b)
+	}
+	return resolved, backends, nil
+}
+
 // backend finds the backend a handler names; an empty name means the only
 // one. It returns the name too, since an empty one is resolved.
 func (a *App) backend(name string) (string, *Backend, error) {

@@ -89,25 +89,18 @@ func (h *PublicKeys) Provision(ctx caddy.Context) error {
 // publish, names the backends left to default, and returns them; the
 // Caddyfile adapter runs it too.
 func (h *PublicKeys) validate(app *App) ([]*Backend, error) {
-	names := h.Backends
-	if len(names) == 0 {
-		names = []string{""}
+	resolved, backends, err := app.backendList("jwt_jwks", h.Backends)
+	if err != nil {
+		return nil, err
 	}
-	backends := make([]*Backend, 0, len(names))
-	resolved := make([]string, 0, len(names))
-	for _, name := range names {
-		name, b, err := app.backend(name)
-		if err != nil {
-			return nil, fmt.Errorf("jwt_jwks: %v", err)
-		}
+	for i, b := range backends {
+		name := resolved[i]
 		switch {
 		case len(b.Secrets) > 0:
 			return nil, fmt.Errorf("jwt_jwks: jwt backend %q signs with HMAC secrets, which must never be published; publish keys of a backend with sign_key (a key pair)", name)
 		case b.JWKS != nil:
 			return nil, fmt.Errorf("jwt_jwks: jwt backend %q verifies with a remote JWK Set (jwks) and has no keys of its own to publish; give verifiers that set's URL", name)
 		}
-		backends = append(backends, b)
-		resolved = append(resolved, name)
 	}
 	h.Backends = resolved
 	return backends, nil
