@@ -11,11 +11,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { freePort, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -29,34 +29,6 @@ let caddy; // the Caddy process
 let caddyLog = '';
 let base; // http://127.0.0.1:<port>
 let otherSite; // http://localhost:<port>: another site, for the login CSRF test
-
-// freePort asks the kernel for a loopback port nobody listens on.
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-// waitForPort resolves once something accepts connections on port.
-async function waitForPort(port, ms = 20000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (caddy.exitCode !== null) throw new Error(`caddy exited (${caddy.exitCode}):\n${caddyLog}`);
-    const up = await new Promise((ok) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => { s.destroy(); ok(true); });
-      s.on('error', () => ok(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`caddy did not listen on ${port}:\n${caddyLog}`);
-}
 
 function write(path, content) {
   mkdirSync(dirname(path), { recursive: true });
@@ -154,8 +126,8 @@ ${otherSite} {
   });
   caddy.stdout.on('data', (d) => { caddyLog += d; });
   caddy.stderr.on('data', (d) => { caddyLog += d; });
-  await waitForPort(port);
-  await waitForPort(otherPort);
+  await waitForPort(port, caddy, () => caddyLog);
+  await waitForPort(otherPort, caddy, () => caddyLog);
 });
 
 after(async () => {

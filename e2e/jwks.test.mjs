@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { generateKeyPairSync, createPublicKey } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +21,7 @@ import {
   createRemoteJWKSet, jwtVerify, decodeProtectedHeader, decodeJwt, importJWK,
   calculateJwkThumbprint, SignJWT, errors,
 } from 'jose';
+import { freePort, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -46,32 +46,6 @@ let work; // temp dir: keys, Caddyfile, Caddy's storage
 let caddy; // the Caddy process
 let caddyLog = '';
 let base; // http://127.0.0.1:<port>, also every backend's issuer
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForPort(port, ms = 20000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (caddy.exitCode !== null) throw new Error(`caddy exited (${caddy.exitCode}):\n${caddyLog}`);
-    const up = await new Promise((ok) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => { s.destroy(); ok(true); });
-      s.on('error', () => ok(false));
-    });
-    if (up) return;
-    await sleep(50);
-  }
-  throw new Error(`caddy did not listen on ${port}:\n${caddyLog}`);
-}
 
 // login signs USER in at backend b's jwt_login as an API client and
 // returns the access token.
@@ -171,7 +145,7 @@ ${BACKENDS.map((b) => `	jwt_login ${loginPath(b)} ${b.name}`).join('\n')}
   });
   caddy.stdout.on('data', (d) => { caddyLog += d; });
   caddy.stderr.on('data', (d) => { caddyLog += d; });
-  await waitForPort(port);
+  await waitForPort(port, caddy, () => caddyLog);
 });
 
 after(async () => {

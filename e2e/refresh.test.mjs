@@ -12,13 +12,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import { freePort, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -43,34 +43,6 @@ let caddy; // the Caddy process
 let caddyLog = '';
 let base; // http://127.0.0.1:<port>
 let browser;
-
-// freePort asks the kernel for a loopback port nobody listens on.
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-// waitForPort resolves once something accepts connections on port.
-async function waitForPort(port, ms = 20000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (caddy.exitCode !== null) throw new Error(`caddy exited (${caddy.exitCode}):\n${caddyLog}`);
-    const up = await new Promise((ok) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => { s.destroy(); ok(true); });
-      s.on('error', () => ok(false));
-    });
-    if (up) return;
-    await sleep(50);
-  }
-  throw new Error(`caddy did not listen on ${port}:\n${caddyLog}`);
-}
 
 // post sends an API client's form POST (no browser headers) to path.
 function post(path, form) {
@@ -203,7 +175,7 @@ ${base} {
   });
   caddy.stdout.on('data', (d) => { caddyLog += d; });
   caddy.stderr.on('data', (d) => { caddyLog += d; });
-  await waitForPort(port);
+  await waitForPort(port, caddy, () => caddyLog);
 
   browser = await chromium.launch({
     executablePath: chromiumPath,
