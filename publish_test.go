@@ -666,6 +666,24 @@ func (n *issuerNode) reload(keyLines ...string) {
 	for _, c := range n.clients {
 		c.CloseIdleConnections()
 	}
+	// For a moment the old server may still accept a connection and then
+	// close it: go on once the site answers on new connections, three
+	// times in a row.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	for ok, deadline := 0, time.Now().Add(10*time.Second); ok < 3; {
+		resp, err := fresh.Get(n.base + "/.well-known/jwks.json")
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == 200 {
+			ok++
+			continue
+		}
+		if ok = 0; time.Now().After(deadline) {
+			n.t.Fatalf("the issuer does not answer after a reload: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestPublishKeyRotationEndToEnd rotates the issuer's signing key as
