@@ -141,18 +141,22 @@ func startNodeWith(t *testing.T, name, storeURL string, tokens *[]string, caddyf
 }
 
 // stop ends the process, gracefully if it can.
-func (n *caddyNode) stop() {
+func (n *caddyNode) stop() { stopProcess(n.cmd, n.exited) }
+
+// stopProcess ends cmd, whose Wait closes exited: an interrupt, and a kill
+// if it has not exited 5 s later.
+func stopProcess(cmd *exec.Cmd, exited <-chan struct{}) {
 	select {
-	case <-n.exited:
+	case <-exited:
 		return
 	default:
 	}
-	_ = n.cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Process.Signal(os.Interrupt)
 	select {
-	case <-n.exited:
+	case <-exited:
 	case <-time.After(5 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 }
 

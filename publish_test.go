@@ -627,15 +627,7 @@ func startIssuer(t *testing.T, keyLines ...string) *issuerNode {
 			t.Fatal(err)
 		}
 		go func() { _ = n.cmd.Wait(); close(n.done) }()
-		stop := func() {
-			_ = n.cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-n.done:
-			case <-time.After(5 * time.Second):
-				_ = n.cmd.Process.Kill()
-				<-n.done
-			}
-		}
+		stop := func() { stopProcess(n.cmd, n.done) }
 		t.Cleanup(stop)
 		if waitForPort(t, "127.0.0.1:"+port, n.done) && waitForPort(t, n.admin, n.done) {
 			return n

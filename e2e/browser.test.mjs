@@ -9,13 +9,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { freePort, waitForPort } from './net.mjs';
+import { freePort, spawnCaddy, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -119,13 +119,7 @@ ${otherSite} {
 	file_server
 }
 `);
-  caddy = spawn(bin, ['run', '--config', join(work, 'Caddyfile'), '--adapter', 'caddyfile'], {
-    cwd: work,
-    env: { ...process.env, XDG_CONFIG_HOME: join(work, 'config'), XDG_DATA_HOME: join(work, 'data') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  caddy.stdout.on('data', (d) => { caddyLog += d; });
-  caddy.stderr.on('data', (d) => { caddyLog += d; });
+  caddy = spawnCaddy(bin, work, (d) => { caddyLog += d; });
   await waitForPort(port, caddy, () => caddyLog);
   await waitForPort(otherPort, caddy, () => caddyLog);
 });

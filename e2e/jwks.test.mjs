@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, createPublicKey } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ import {
   createRemoteJWKSet, jwtVerify, decodeProtectedHeader, decodeJwt, importJWK,
   calculateJwkThumbprint, SignJWT, errors,
 } from 'jose';
-import { freePort, waitForPort } from './net.mjs';
+import { freePort, spawnCaddy, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -138,13 +138,7 @@ ${BACKENDS.map((b) => `	jwt_login ${loginPath(b)} ${b.name}`).join('\n')}
 	respond "public page"
 }
 `);
-  caddy = spawn(bin, ['run', '--config', join(work, 'Caddyfile'), '--adapter', 'caddyfile'], {
-    cwd: work,
-    env: { ...process.env, XDG_CONFIG_HOME: join(work, 'config'), XDG_DATA_HOME: join(work, 'data') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  caddy.stdout.on('data', (d) => { caddyLog += d; });
-  caddy.stderr.on('data', (d) => { caddyLog += d; });
+  caddy = spawnCaddy(bin, work, (d) => { caddyLog += d; });
   await waitForPort(port, caddy, () => caddyLog);
 });
 

@@ -1,6 +1,8 @@
 // Loopback helpers shared by the e2e tests.
 import { createServer, connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 
 // freePort asks the kernel for a loopback port nobody listens on.
 export function freePort() {
@@ -30,4 +32,17 @@ export async function waitForPort(port, proc, log, ms = 20000) {
     await sleep(50);
   }
   throw new Error(`caddy did not listen on ${port}:\n${log()}`);
+}
+
+// spawnCaddy runs `caddy run` on the Caddyfile in work, with its config
+// and data dirs inside work too, and hands its output to onLog.
+export function spawnCaddy(bin, work, onLog) {
+  const proc = spawn(bin, ['run', '--config', join(work, 'Caddyfile'), '--adapter', 'caddyfile'], {
+    cwd: work,
+    env: { ...process.env, XDG_CONFIG_HOME: join(work, 'config'), XDG_DATA_HOME: join(work, 'data') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout.on('data', onLog);
+  proc.stderr.on('data', onLog);
+  return proc;
 }
