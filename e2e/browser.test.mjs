@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { freePort, spawnCaddy, waitForPort } from './net.mjs';
+import { freePort, spawnCaddy, stopCaddy, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -125,12 +125,7 @@ ${otherSite} {
 });
 
 after(async () => {
-  if (caddy && caddy.exitCode === null) {
-    const exited = new Promise((r) => caddy.once('exit', r));
-    caddy.kill('SIGINT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (caddy.exitCode === null) caddy.kill('SIGKILL');
-  }
+  await stopCaddy(caddy);
   if (work) rmSync(work, { recursive: true, force: true });
   // No secret, password or token may reach Caddy's log.
   for (const leak of [PASSWORD, 'e2e-secret-not-for-production', 'eyJ']) {

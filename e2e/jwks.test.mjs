@@ -16,12 +16,11 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createRemoteJWKSet, jwtVerify, decodeProtectedHeader, decodeJwt, importJWK,
   calculateJwkThumbprint, SignJWT, errors,
 } from 'jose';
-import { freePort, spawnCaddy, waitForPort } from './net.mjs';
+import { freePort, spawnCaddy, stopCaddy, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -143,14 +142,7 @@ ${BACKENDS.map((b) => `	jwt_login ${loginPath(b)} ${b.name}`).join('\n')}
 });
 
 after(async () => {
-  if (caddy && caddy.exitCode === null) {
-    const exited = new Promise((r) => caddy.once('exit', r));
-    caddy.kill('SIGINT');
-    // An unref'd timer: once Caddy has exited, it keeps the process alive
-    // no longer (the child keeps it alive until then).
-    await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
-    if (caddy.exitCode === null) caddy.kill('SIGKILL');
-  }
+  await stopCaddy(caddy);
   if (work) rmSync(work, { recursive: true, force: true });
   // No password, key or token may reach Caddy's log.
   for (const leak of [PASSWORD, 'PRIVATE KEY', 'eyJ']) {

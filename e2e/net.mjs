@@ -46,3 +46,14 @@ export function spawnCaddy(bin, work, onLog) {
   proc.stderr.on('data', onLog);
   return proc;
 }
+
+// stopCaddy interrupts proc and kills it if it has not exited 5 s later.
+// The timer is unref'd: once Caddy has exited, it keeps Node alive no
+// longer.
+export async function stopCaddy(proc) {
+  if (!proc || proc.exitCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGINT');
+  await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
+  if (proc.exitCode === null) proc.kill('SIGKILL');
+}

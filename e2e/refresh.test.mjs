@@ -18,7 +18,7 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
-import { freePort, spawnCaddy, waitForPort } from './net.mjs';
+import { freePort, spawnCaddy, stopCaddy, waitForPort } from './net.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -183,12 +183,7 @@ ${base} {
 
 after(async () => {
   if (browser) await browser.close();
-  if (caddy && caddy.exitCode === null) {
-    const exited = new Promise((r) => caddy.once('exit', r));
-    caddy.kill('SIGINT');
-    await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
-    if (caddy.exitCode === null) caddy.kill('SIGKILL');
-  }
+  await stopCaddy(caddy);
   if (work) rmSync(work, { recursive: true, force: true });
   // No secret, password or token may reach Caddy's log.
   for (const leak of [PASSWORD, SECRET, 'eyJ']) {
