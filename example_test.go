@@ -766,15 +766,7 @@ func startDemo(t *testing.T, bin string, env []string, example, port string) (ba
 
 	var once sync.Once
 	stop = func() string {
-		once.Do(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
+		once.Do(func() { stopProcess(cmd, exited) })
 		return log.String()
 	}
 	t.Cleanup(func() { stop() })

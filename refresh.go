@@ -288,7 +288,8 @@ func (b *Backend) exchange(ctx context.Context, raw string) (refreshResult, erro
 	ctx, cancel := context.WithTimeout(ctx, 2*redisTimeout)
 	defer cancel()
 	fs := b.store.families()
-	id, ok, err := fs.familyOf(ctx, b.name, refreshHash(raw))
+	h := refreshHash(raw)
+	id, ok, err := fs.familyOf(ctx, b.name, h)
 	if err != nil {
 		return refreshResult{}, err
 	}
@@ -296,6 +297,7 @@ func (b *Backend) exchange(ctx context.Context, raw string) (refreshResult, erro
 		return refreshResult{outcome: refreshUnknown}, nil
 	}
 	next := rs.successorOf(raw)
+	nextHash := refreshHash(next)
 	now := b.refreshNow()
 	var f family
 	var a *account
@@ -309,7 +311,7 @@ func (b *Backend) exchange(ctx context.Context, raw string) (refreshResult, erro
 			res.outcome = refreshEnded
 			return false
 		}
-		res.outcome = b.apply(cur, refreshHash(raw), refreshHash(next), now)
+		res.outcome = b.apply(cur, h, nextHash, now)
 		f = *cur
 		return res.outcome != refreshEnded
 	})
