@@ -657,7 +657,7 @@ func FuzzBearerToken(f *testing.F) {
 			if id.userID == "" || id.backend != "api" {
 				t.Fatalf("accepted %q with identity %+v", raw, id)
 			}
-			for claim := range id.claims {
+			for claim := range id.claims() {
 				id.replace("http.auth.user." + claim)
 			}
 		}

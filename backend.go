@@ -144,6 +144,10 @@ type Backend struct {
 	// cache holds the tokens this backend verified; it lives and dies with
 	// this provisioned backend, so a config reload starts it empty.
 	cache *tokenCache
+	// claimsUsed is set once a rule or placeholder has asked a verified
+	// token for its claims; from then on they stay decoded in the cache
+	// (identity.claims).
+	claimsUsed atomic.Bool
 	// now is the clock tokens are checked against; tests replace it.
 	now func() time.Time
 	// nameValue is the name as a placeholder value, boxed once.

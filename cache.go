@@ -137,12 +137,19 @@ type tokenCache struct {
 	// hits and misses count the lookups, for caddy_jwt_cache_lookups_total.
 	hits, misses prometheus.Counter
 
-	// The sets are allocated when the first token is looked up, so that a
-	// backend that never sees a token costs nothing.
+	// The sets are allocated a page at a time, when a token is first
+	// looked up in one of a page's sets: a backend that sees few tokens
+	// costs little memory, and the garbage collector, which scans every
+	// allocated set, little time.
 	once    sync.Once
 	numSets int
-	sets    []cacheSet
+	pages   []atomic.Pointer[cachePage]
 }
+
+// setsPerPage is how many sets are allocated at once: about 50 KB.
+const setsPerPage = 64
+
+type cachePage [setsPerPage]cacheSet
 
 // cacheSet is one set of the cache. The tags and expiry times are kept
 // apart from the entries so that a lookup or the choice of a victim reads
@@ -207,11 +214,25 @@ type cacheSlot struct {
 // key. Tokens that share them only cost a comparison of strings more.
 func (c *tokenCache) slot(raw string) cacheSlot {
 	c.once.Do(c.allocate)
-	if len(c.sets) == 0 {
+	if c.numSets == 0 {
 		return cacheSlot{}
 	}
 	h := maphash.String(c.seed, raw[max(len(raw)-slotHashBytes, 0):])
-	return cacheSlot{set: &c.sets[h%uint64(len(c.sets))], tag: h | 1}
+	return cacheSlot{set: c.set(int(h % uint64(c.numSets))), tag: h | 1}
+}
+
+// set gives the i-th set, allocating its page if it is the first of the
+// page's sets to be asked for.
+func (c *tokenCache) set(i int) *cacheSet {
+	p := &c.pages[i/setsPerPage]
+	page := p.Load()
+	if page == nil {
+		page = new(cachePage)
+		if !p.CompareAndSwap(nil, page) {
+			page = p.Load()
+		}
+	}
+	return &page[i%setsPerPage]
 }
 
 // slotHashBytes is how much of a token's end picks its set and tag.
@@ -325,21 +346,29 @@ func (c *tokenCache) drop(set *cacheSet, way int) {
 	set.entries[way] = cacheEntry{}
 }
 
-func (c *tokenCache) allocate() { c.sets = make([]cacheSet, c.numSets) }
+func (c *tokenCache) allocate() {
+	c.pages = make([]atomic.Pointer[cachePage], (c.numSets+setsPerPage-1)/setsPerPage)
+}
 
 // len counts the cached tokens.
 func (c *tokenCache) len() int {
 	c.once.Do(c.allocate)
 	n := 0
-	for i := range c.sets {
-		set := &c.sets[i]
-		set.mu.RLock()
-		for _, tag := range set.tags {
-			if tag != 0 {
-				n++
-			}
+	for i := range c.pages {
+		page := c.pages[i].Load()
+		if page == nil {
+			continue
 		}
-		set.mu.RUnlock()
+		for j := range page {
+			set := &page[j]
+			set.mu.RLock()
+			for _, tag := range set.tags {
+				if tag != 0 {
+					n++
+				}
+			}
+			set.mu.RUnlock()
+		}
 	}
 	return n
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -27,29 +26,66 @@ type identity struct {
 	jti string
 	// sid is the refresh family the token was issued in, by which it is
 	// revoked with its family; "" when it has none.
-	sid    string
-	claims jwt.MapClaims
-	// times are the claims checked against the clock on every request.
+	sid string
+	// raw is the token, and payload its claims set, the JSON it signed:
+	// one string the cache keeps, so one object to trace (tokenText). The
+	// user ID, jti and sid usually share it too. decoded holds
+	// it decoded, once claims has been asked for it, or while the token is
+	// verified. claimsUsed is the backend's mark that something has asked.
+	raw, payload string
+	decoded      atomic.Pointer[jwt.MapClaims]
+	claimsUsed   *atomic.Bool
+	// times are the claims checked against the clock on every request;
+	// they point into dates (keepTimes).
 	times tokenTimes
-	// The placeholder values, boxed once: the user ID and the backend
-	// when the identity is made, since every request's access log asks for
-	// the user ID; each top-level claim by name when a placeholder first
-	// asks for one, since most configurations never do.
-	userIDValue, backendValue any
-	renderOnce                sync.Once
-	values                    map[string]any
-	// replacer is id.replace, bound once for Replacer.Map.
-	replacer caddy.ReplacerFunc
+	dates [3]jwt.NumericDate
+	// The placeholder values: the backend's, boxed once by the backend;
+	// each top-level claim by name, boxed once when a placeholder first
+	// asks for one, since most configurations never do. The user ID is
+	// boxed when asked for: every object a cached token holds is one more
+	// for the garbage collector to trace, for as long as it is cached.
+	backendValue any
+	renderOnce   sync.Once
+	values       map[string]any
 	// notRevokedAt is the generation of the revocations at which the
 	// token was last found not revoked (see revocations.revoked).
 	notRevokedAt atomic.Uint64
 }
 
+// keepTimes moves the time claims into the identity, so that a cached
+// token is fewer objects for the garbage collector to trace.
+func (id *identity) keepTimes() {
+	for i, t := range [...]**jwt.NumericDate{&id.times.exp, &id.times.nbf, &id.times.iat} {
+		if *t != nil {
+			id.dates[i] = **t
+			*t = &id.dates[i]
+		}
+	}
+}
+
+// claims gives the token's claims, decoded from its payload the first time
+// they are asked for. The identity is shared, so two requests may decode
+// them at once; both get the same claims.
+func (id *identity) claims() jwt.MapClaims {
+	if c := id.decoded.Load(); c != nil {
+		return *c
+	}
+	if id.claimsUsed != nil {
+		id.claimsUsed.Store(true)
+	}
+	claims := jwt.MapClaims{}
+	// The payload decoded when the token was verified.
+	_ = decodeClaims(id.payload, claims)
+	id.decoded.CompareAndSwap(nil, &claims)
+	return *id.decoded.Load()
+}
+
 // render prepares the claims' placeholder values; run it once, with
 // renderOnce.
 func (id *identity) render() {
-	id.values = make(map[string]any, len(id.claims))
-	for k, v := range id.claims {
+	claims := id.claims()
+	id.values = make(map[string]any, len(claims))
+	for k, v := range claims {
 		if _, ok := v.(string); ok {
 			id.values[k] = v // already boxed in the claims
 			continue
@@ -112,7 +148,7 @@ func (id *identity) replace(key string) (any, bool) {
 	}
 	switch rest {
 	case "user.id":
-		return id.userIDValue, true
+		return id.userID, true
 	case "jwt.backend":
 		return id.backendValue, true
 	}
@@ -138,11 +174,11 @@ func (id *identity) GetNotBefore() (*jwt.NumericDate, error) { return id.times.n
 
 func (id *identity) GetIssuedAt() (*jwt.NumericDate, error) { return id.times.iat, nil }
 
-func (id *identity) GetIssuer() (string, error) { return id.claims.GetIssuer() }
+func (id *identity) GetIssuer() (string, error) { return id.claims().GetIssuer() }
 
-func (id *identity) GetSubject() (string, error) { return id.claims.GetSubject() }
+func (id *identity) GetSubject() (string, error) { return id.claims().GetSubject() }
 
-func (id *identity) GetAudience() (jwt.ClaimStrings, error) { return id.claims.GetAudience() }
+func (id *identity) GetAudience() (jwt.ClaimStrings, error) { return id.claims().GetAudience() }
 
 // Interface guard
 var _ jwt.Claims = (*identity)(nil)

@@ -333,7 +333,7 @@ func (b *Backend) inspect(raw string, header map[string]any, claims jwt.MapClaim
 	}
 
 	c = tokenCheck{name: "user", found: b.UserClaim + " " + describeClaim(claims, b.UserClaim, now)}
-	_, _, c.err = b.userIDOf(claims)
+	_, c.err = b.userIDOf(claims)
 	checks = append(checks, c)
 
 	// The verdict: the real Verify, revocations and all.

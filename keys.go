@@ -229,10 +229,10 @@ type keySet struct {
 
 	remote *remoteKeySet // nil unless the backend has jwks
 
-	// goodHeader is the header segment of the last token verified with
-	// this set whose header was well-formed JSON (verify), by its exact
-	// bytes: the tokens of one signer share it, so it is checked once.
-	goodHeader atomic.Pointer[string]
+	// known is the header of the last token verified with this set that
+	// golang-jwt read in full (knownheader.go): the tokens of one signer
+	// share it, so it is read once.
+	known atomic.Pointer[knownHeader]
 }
 
 func newKeySet(algs []string) *keySet {

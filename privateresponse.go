@@ -19,6 +19,9 @@ type privateResponse struct {
 	// Embedded by value: one allocation per request instead of two.
 	caddyhttp.ResponseWriterWrapper
 	wroteHeader bool
+	// cacheControl is the header's value, held here so that setting it
+	// allocates nothing.
+	cacheControl [1]string
 }
 
 func (w *privateResponse) WriteHeader(status int) {
@@ -29,7 +32,8 @@ func (w *privateResponse) WriteHeader(status int) {
 	if status < 100 || status > 199 {
 		w.wroteHeader = true
 		if hdr := w.Header(); len(hdr["Cache-Control"]) == 0 {
-			hdr.Set("Cache-Control", "private, no-cache")
+			w.cacheControl[0] = "private, no-cache"
+			hdr["Cache-Control"] = w.cacheControl[:]
 		}
 	}
 	w.ResponseWriterWrapper.WriteHeader(status)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
+	"unicode/utf8"
 )
 
 // isSingleObject tells whether js, a JOSE header or claims set that
@@ -147,4 +149,128 @@ func skipJSONSpace(js []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// topLevelMembers calls each with the name, decoded, and where the value is
+// in js (js[start:end]), for every member of the object js, in order. js
+// must be valid JSON
+// (json.Valid); when it is not an object, topLevelMembers answers false,
+// having called each for none or some of it.
+func topLevelMembers(js []byte, each func(name []byte, start, end int)) bool {
+	i := skipJSONSpace(js, 0)
+	if i == len(js) || js[i] != '{' {
+		return false
+	}
+	if i = skipJSONSpace(js, i+1); i < len(js) && js[i] == '}' {
+		return true
+	}
+	for i < len(js) && js[i] == '"' {
+		end := stringEnd(js, i)
+		if end < 0 {
+			return false
+		}
+		name := js[i+1 : end]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var s string
+			if json.Unmarshal(js[i:end+1], &s) != nil {
+				return false
+			}
+			name = []byte(s)
+		}
+		if i = skipJSONSpace(js, end+1); i == len(js) || js[i] != ':' {
+			return false
+		}
+		start := skipJSONSpace(js, i+1)
+		if end = valueEnd(js, start); end < 0 {
+			return false
+		}
+		each(name, start, end)
+		if i = skipJSONSpace(js, end); i == len(js) {
+			return false
+		}
+		switch js[i] {
+		case '}':
+			return true
+		case ',':
+			i = skipJSONSpace(js, i+1)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// valueEnd gives the index just past the JSON value that starts at
+// js[start], in valid JSON, or -1.
+func valueEnd(js []byte, start int) int {
+	if start >= len(js) {
+		return -1
+	}
+	switch js[start] {
+	case '"':
+		if end := stringEnd(js, start); end >= 0 {
+			return end + 1
+		}
+		return -1
+	case '{', '[':
+		depth := 0
+		for i := start; i < len(js); i++ {
+			switch js[i] {
+			case '"':
+				if i = stringEnd(js, i); i < 0 {
+					return -1
+				}
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	// A number, true, false or null: up to the next delimiter.
+	i := start
+	for i < len(js) && !isJSONDelimiter(js[i]) {
+		i++
+	}
+	return i
+}
+
+func isJSONDelimiter(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', ',', '}', ']':
+		return true
+	}
+	return false
+}
+
+// readJSONValue reads one valid JSON value as a json.Decoder with UseNumber
+// reads it into an interface: strings, json.Number, bools, nil, and []any
+// or map[string]any for the rest. ok is false if it does not read.
+func readJSONValue(raw string) (v any, ok bool) {
+	if len(raw) == 0 {
+		return nil, false
+	}
+	switch raw[0] {
+	case '"':
+		// Without escapes, a string of valid UTF-8 reads as its bytes.
+		if strings.IndexByte(raw, '\\') < 0 && utf8.ValidString(raw) {
+			return raw[1 : len(raw)-1], true
+		}
+		var s string
+		err := json.Unmarshal([]byte(raw), &s)
+		return s, err == nil
+	case 't', 'f', 'n':
+		err := json.Unmarshal([]byte(raw), &v)
+		return v, err == nil
+	case '{', '[':
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		err := dec.Decode(&v)
+		return v, err == nil
+	}
+	// A valid JSON number is what UseNumber keeps of it.
+	return json.Number(raw), true
 }

@@ -52,7 +52,8 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.cache.put(slot, raw, id, keys)
+	// The cache keeps the identity's copy of the token, not the request's.
+	b.cache.put(slot, id.raw, id, keys)
 	if b.revs.revoked(id) {
 		return nil, errTokenRevoked
 	}
@@ -72,90 +73,112 @@ func (b *Backend) timesHold(t *tokenTimes) bool {
 		(t.iat == nil || !now.Before(t.iat.Add(-b.leeway)))
 }
 
-// verify checks a token without the cache.
+// verify checks a token without the cache. A token that carries its
+// backend's known header is checked by verifyKnown; any other is read by
+// golang-jwt in full, and a good one makes its header the known one.
 func (b *Backend) verify(raw string) (*identity, error) {
 	// Go's base64 decoders skip line breaks, even strict ones, so a
 	// signature with one inserted would still verify.
 	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
 		return nil, tokenError("malformed token")
 	}
+	if id, err := b.verifyKnown(raw); err != errHeaderUnknown {
+		return id, err
+	}
 	claims := jwt.MapClaims{}
 	tok, err := b.parser.ParseWithClaims(raw, claims, b.keys.keyfunc)
 	if err != nil {
 		return nil, b.reason(tok, claims, err)
 	}
+	header, rest, _ := strings.Cut(raw, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	// Both segments decoded as the parser did; they cannot fail now.
+	headerJSON, _ := segmentEncoding.DecodeString(header)
+	payloadJSON, _ := segmentEncoding.DecodeString(payload)
+	id, err := b.identify(claims, payloadJSON, tokenText(raw, payloadJSON), headerJSON, false)
+	if err != nil {
+		return nil, err
+	}
+	b.keys.remember(header, tok)
+	return id, nil
+}
+
+// segmentEncoding is how the parser decodes a token's segments
+// (jwt.WithStrictDecoding): base64url without padding, whose unused bits
+// are zero.
+var segmentEncoding = base64.RawURLEncoding.Strict()
+
+// identify makes the identity of a token whose signature verified, from
+// its claims, its claims set's JSON and the two in one (tokenText), after
+// the checks of its claims: those
+// of golang-jwt's validator, then the JSON's form (of the header too,
+// unless it is nil: the known header, checked before), then the user claim.
+// partial tells that claims are only those the checks read
+// (checkedClaims), from a payload whose form was checked before, so they
+// are not kept.
+func (b *Backend) identify(claims jwt.MapClaims, payloadJSON []byte, text string, header []byte, partial bool) (*identity, error) {
 	// The claims check the parser would make, in the same place: after the
 	// signature, before anything else. A time claim of the wrong type
 	// makes the validator read the claims itself, for the same error.
-	id := &identity{backend: b.name, claims: claims, backendValue: b.nameValue}
+	raw, payload := text[:len(text)-len(payloadJSON)], text[len(text)-len(payloadJSON):]
+	id := &identity{backend: b.name, backendValue: b.nameValue, raw: raw, payload: payload, claimsUsed: &b.claimsUsed}
+	id.decoded.Store(&claims)
+	var err error
 	if id.times, err = readTimes(claims); err == nil {
+		id.keepTimes()
 		err = b.claimsValidator.Validate(id)
 	} else {
 		err = b.claimsValidator.Validate(claims)
 	}
 	if err != nil {
-		return nil, b.reason(tok, claims, err)
+		return nil, b.reason(nil, claims, err)
 	}
 	// RFC 8725 §3.7: the JSON of a JWS is UTF-8. encoding/json turns invalid
 	// bytes into U+FFFD instead of failing, so different signed bytes could
 	// read as the same user or claim value; such a token is malformed, as
 	// is one whose header or claims repeat a name or trail other bytes
-	// (isSingleObject). The segments are decoded once for these checks.
-	// The buffer is on the stack, so that the check allocates nothing for
-	// the segments of a usual token; it is small, since Go clears it on
-	// every call.
-	var stack [1 << 10]byte
-	header, rest, _ := strings.Cut(raw, ".")
-	payload, _, _ := strings.Cut(rest, ".")
-	decoded := stack[:]
-	if n := base64.RawURLEncoding.DecodedLen(max(len(header), len(payload))); n > len(decoded) {
-		decoded = make([]byte, n)
+	// (isSingleObject).
+	if header != nil && !wellFormedJSON(header) || !partial && !wellFormedJSON(payloadJSON) {
+		return nil, tokenError("malformed token")
 	}
-	// Every token a backend signs has the same header: one that passed is
-	// remembered by its exact bytes and not decoded again.
-	known := b.keys.goodHeader.Load()
-	headerKnown := known != nil && *known == header
-	for i, segment := range [...]string{header, payload} {
-		if i == 0 && headerKnown {
-			continue
-		}
-		n, err := base64.RawURLEncoding.Decode(decoded, []byte(segment))
-		if err != nil || !wellFormedJSON(decoded[:n]) {
-			return nil, tokenError("malformed token")
-		}
-	}
-	if !headerKnown {
-		// A copy, so as not to keep the request's header alive.
-		h := strings.Clone(header)
-		b.keys.goodHeader.Store(&h)
-	}
-	if id.userID, id.userIDValue, err = b.userIDOf(claims); err != nil {
+	if id.userID, err = b.userIDOf(claims); err != nil {
 		return nil, err
 	}
 	id.jti, _ = claims["jti"].(string)
 	id.sid, _ = claims["sid"].(string)
-	id.replacer = id.replace
+	// The decoded claims stay with the identity, and in the cache, only
+	// once something has asked for them: most configurations never do, and
+	// a cache of maps costs the collector far more than one of JSON.
+	if partial || !b.claimsUsed.Load() {
+		id.decoded.Store(nil)
+	}
 	return id, nil
 }
 
-// userIDOf reads the user claim: the user id and its placeholder value, or
-// why the claim does not name a user.
-func (b *Backend) userIDOf(claims jwt.MapClaims) (string, any, error) {
+// tokenText is a token and its claims set's JSON in one string: what a
+// cached token keeps, in one allocation. It is not the request's copy of
+// the token, which would keep its header alive besides.
+func tokenText(raw string, payloadJSON []byte) string {
+	return raw + string(payloadJSON)
+}
+
+// userIDOf reads the user claim: the user id, or why the claim does not
+// name a user.
+func (b *Backend) userIDOf(claims jwt.MapClaims) (string, error) {
 	switch v := claims[b.UserClaim].(type) {
 	case string:
 		if v != "" {
-			// A string claim is its own placeholder value, boxed already.
-			return v, claims[b.UserClaim], nil
+			return v, nil
 		}
 	case json.Number:
 		if s := v.String(); s != "" {
-			return s, s, nil
+			return s, nil
 		}
 	case nil:
 	default:
-		return "", nil, b.userClaimWrongType
+		return "", b.userClaimWrongType
 	}
-	return "", nil, b.userClaimMissing
+	return "", b.userClaimMissing
 }
 
 // wellFormedJSON tells whether js, the header or claims of a token that
