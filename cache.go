@@ -8,6 +8,7 @@ package caddyjwt
 import (
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,12 @@ const (
 	// still fit, so that a cache holding fewer tokens than its bound keeps
 	// them all (a set fills up at 16 tokens, about twice its share).
 	cacheRoom = 2
+
+	// cacheSeen is how many tokens seen once a set remembers (offer):
+	// twice as many as it holds, so that a token is forgotten only after
+	// that many others of its set were seen, as when the tokens in use
+	// are several times more than the cache holds.
+	cacheSeen = 2 * cacheWays
 )
 
 // newBackendCache makes the cache a backend's config asks for, counting its
@@ -163,6 +170,10 @@ type cacheSet struct {
 	// exps hold each entry's exp in Unix nanoseconds.
 	exps    [cacheWays]int64
 	entries [cacheWays]cacheEntry
+	// seen holds the tags of the set's last tokens verified and not
+	// cached (offer), and seenNext where the next one goes.
+	seen     [cacheSeen]uint64
+	seenNext int
 }
 
 type cacheEntry struct {
@@ -310,6 +321,32 @@ func (c *tokenCache) put(s cacheSlot, raw string, id *identity, keys *jwkSnapsho
 	set.used++
 	c.entries.Add(1)
 	c.bytes.Add(cost)
+}
+
+// offer caches a token just verified on its second sight: the first one
+// only marks its tag in its set's seen, and a token verified while its
+// mark is there is stored (put). The mark stays, so that a token dropped
+// from the cache, as when the key set changed, is stored again on its next
+// sight. A token used once, as by a client that mints one for each call,
+// or by a flood of valid tokens, then never evicts the token of a user who comes back, and the
+// cache keeps only tokens worth keeping, which is less memory for the
+// garbage collector to trace. A set remembers its last cacheSeen tokens,
+// so a mark is lost only to many newer tokens of its set, which delays
+// caching to a later sight.
+func (c *tokenCache) offer(s cacheSlot, raw string, id *identity, keys *jwkSnapshot) {
+	if s.set == nil {
+		return
+	}
+	set := s.set
+	set.mu.Lock()
+	if !slices.Contains(set.seen[:], s.tag) {
+		set.seen[set.seenNext] = s.tag
+		set.seenNext = (set.seenNext + 1) % cacheSeen
+		set.mu.Unlock()
+		return
+	}
+	set.mu.Unlock()
+	c.put(s, raw, id, keys)
 }
 
 // remove drops raw if it still maps to id (another request may have

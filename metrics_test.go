@@ -175,7 +175,11 @@ func TestMetricsCountEveryLoginAndAuthResult(t *testing.T) {
 			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(adminToken))
 			return r
 		}, 200, []string{authSeries("api", "ok"), cacheSeries("api", "miss")}},
-		{"the same token again is ok, a cache hit", func() *http.Response {
+		{"the same token again is ok, a cache miss that caches it", func() *http.Response {
+			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(adminToken))
+			return r
+		}, 200, []string{authSeries("api", "ok"), cacheSeries("api", "miss")}},
+		{"the same token a third time is ok, a cache hit", func() *http.Response {
 			r, _ := sendAuth(t, "GET", base+"/api/x", bearer(adminToken))
 			return r
 		}, 200, []string{authSeries("api", "ok"), cacheSeries("api", "hit")}},

@@ -53,7 +53,7 @@ func (b *Backend) Verify(raw string) (*identity, error) {
 		return nil, err
 	}
 	// The cache keeps the identity's copy of the token, not the request's.
-	b.cache.put(slot, id.raw, id, keys)
+	b.cache.offer(slot, id.raw, id, keys)
 	if b.revs.revoked(id) {
 		return nil, errTokenRevoked
 	}
@@ -144,8 +144,10 @@ func (b *Backend) identify(claims jwt.MapClaims, payloadJSON []byte, text string
 	if id.userID, err = b.userIDOf(claims); err != nil {
 		return nil, err
 	}
+	id.userIDValue = id.userID
 	id.jti, _ = claims["jti"].(string)
 	id.sid, _ = claims["sid"].(string)
+	id.replacer = id.replace
 	// The decoded claims stay with the identity, and in the cache, only
 	// once something has asked for them: most configurations never do, and
 	// a cache of maps costs the collector far more than one of JSON.
