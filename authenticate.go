@@ -331,7 +331,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if err == nil {
 			// The placeholders are set on a 403 too: the bearer is known,
 			// and the access log should say who was refused.
-			repl.Map(id.replacer)
+			repl.Map(id.replace)
 			if reason := h.authorize(id); reason != "" {
 				b.metrics.authForbidden.Inc()
 				return h.fail(w, repl, http.StatusForbidden, "insufficient_scope", reason)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -40,15 +39,16 @@ type identity struct {
 	// they point into dates (keepTimes).
 	times tokenTimes
 	dates [3]jwt.NumericDate
-	// The placeholder values, boxed once: the user ID when the identity
-	// is made, since every request's access log asks for it; the
-	// backend's by the backend; each top-level claim by name when a
-	// placeholder first asks for one, since most configurations never do.
-	userIDValue, backendValue any
-	renderOnce                sync.Once
-	values                    map[string]any
-	// replacer is id.replace, bound once for Replacer.Map.
-	replacer caddy.ReplacerFunc
+	// The placeholder values: the backend's, boxed once by the backend;
+	// each top-level claim by name, boxed once when a placeholder first
+	// asks for one, since most configurations never do. The user ID is
+	// boxed when asked for, and id.replace bound for each request: each
+	// object a cached token holds is one more for the garbage collector to
+	// trace on every collection, for as long as the token is cached, which
+	// costs more than a small allocation a request (BenchmarkCollect*).
+	backendValue any
+	renderOnce   sync.Once
+	values       map[string]any
 	// notRevokedAt is the generation of the revocations at which the
 	// token was last found not revoked (see revocations.revoked).
 	notRevokedAt atomic.Uint64
@@ -150,7 +150,7 @@ func (id *identity) replace(key string) (any, bool) {
 	}
 	switch rest {
 	case "user.id":
-		return id.userIDValue, true
+		return id.userID, true
 	case "jwt.backend":
 		return id.backendValue, true
 	}

@@ -144,10 +144,8 @@ func (b *Backend) identify(claims jwt.MapClaims, payloadJSON []byte, text string
 	if id.userID, err = b.userIDOf(claims); err != nil {
 		return nil, err
 	}
-	id.userIDValue = id.userID
 	id.jti, _ = claims["jti"].(string)
 	id.sid, _ = claims["sid"].(string)
-	id.replacer = id.replace
 	// The decoded claims stay with the identity, and in the cache, only
 	// once something has asked for them: most configurations never do, and
 	// a cache of maps costs the collector far more than one of JSON.
