@@ -28,7 +28,7 @@ type CacheConfig struct {
 	Entries int `json:"entries,omitempty"`
 
 	// About how many bytes the cached tokens may take, counting each entry
-	// as four times its token plus 512 bytes (more than measured: 935
+	// as four times its token plus 512 bytes (more than measured: 540
 	// bytes for a 196-byte token). At least 64 KiB. Default: 128 MiB.
 	Size int64 `json:"size,omitempty"`
 
@@ -40,8 +40,8 @@ type CacheConfig struct {
 // Bounds of a backend's verified-token cache. The defaults hold 100,000
 // tokens of up to 207 bytes (jwt_login's are about 200 without issuer or
 // audience), and 50,000 of up to 543 bytes: 50,000 active users with room
-// to spare, in about 100 MB when full (measured: 935 bytes an entry with
-// its token, TestCacheEntryCostCoversWhatAnEntryHolds, and 100 bytes a
+// to spare, in about 70 MB when full (measured: 540 bytes an entry with
+// its token, TestCacheEntryCostCoversWhatAnEntryHolds, and 133 bytes a
 // token of the sets' own room). A token is at most 8 KiB (maxTokenBytes),
 // so the byte bound is what holds when tokens are large.
 const (
@@ -49,7 +49,7 @@ const (
 	defaultCacheBytes   = 128 << 20
 
 	// minCacheBytes holds a few of the largest tokens; maxCacheEntries
-	// keeps the sets' own room (about 100 bytes a token) under a GB;
+	// keeps the sets' own room (133 bytes a token) under 1.5 GB;
 	// maxCacheBytes is more than that many of the largest tokens take.
 	minCacheBytes   = 64 << 10
 	maxCacheEntries = 10_000_000
@@ -105,7 +105,9 @@ func newBackendCache(cfg *CacheConfig, backend string, reg *prometheus.Registry)
 //     set and, stored beside each entry, spares comparing strings that
 //     cannot match.)
 //   - Only tokens that passed every check are stored; a refused token is
-//     never cached, so refused tokens cannot evict good ones.
+//     never cached, so refused tokens cannot evict good ones. A good token
+//     is stored on its second sight (offer), so tokens used once cannot
+//     evict them either.
 //   - What depends on the clock (exp, nbf, iat) is checked again on every
 //     hit, by golang-jwt's own validator with the backend's leeway and
 //     clock; a token that fails it is dropped and verified from scratch, so
