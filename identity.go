@@ -28,9 +28,9 @@ type identity struct {
 	// revoked with its family; "" when it has none.
 	sid string
 	// raw is the token, and payload its claims set, the JSON it signed:
-	// one string the cache keeps, so one object to trace (tokenText). The
-	// user ID, jti and sid usually share it too. decoded holds
-	// it decoded, once claims has been asked for it, or while the token is
+	// one string the cache keeps, so one object to trace (tokenText); the
+	// user ID, jti and sid usually share it too. decoded holds the claims
+	// decoded, once claims has been asked for them, or while the token is
 	// verified. claimsUsed is the backend's mark that something has asked.
 	raw, payload string
 	decoded      atomic.Pointer[jwt.MapClaims]

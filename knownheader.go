@@ -35,8 +35,10 @@ var errHeaderUnknown = errors.New("header unknown")
 // the steps of golang-jwt's ParseWithClaims in their order, less those the
 // header's bytes decide: its decoding, its JSON, the algorithm's lookup
 // and the allowed algorithms. Each remaining step is made as the parser
-// makes it: the claims decoded with jwt.WithJSONNumber's decoder and
-// segmentEncoding, the key found by keyfunc, the signature checked by the
+// makes it: the claims decoded with segmentEncoding and
+// jwt.WithJSONNumber's decoder (or, until a rule or placeholder has asked
+// for claims, only those the checks read, as that decoder reads them:
+// checkedClaims), the key found by keyfunc, the signature checked by the
 // same method with every key of a set. It answers errHeaderUnknown for
 // any other token, and for one refused before its signature check, so that
 // the parser reads those in full and their refusals read the same.

@@ -109,13 +109,12 @@ func (b *Backend) verify(raw string) (*identity, error) {
 var segmentEncoding = base64.RawURLEncoding.Strict()
 
 // identify makes the identity of a token whose signature verified, from
-// its claims, its claims set's JSON and the two in one (tokenText), after
-// the checks of its claims: those
-// of golang-jwt's validator, then the JSON's form (of the header too,
-// unless it is nil: the known header, checked before), then the user claim.
-// partial tells that claims are only those the checks read
-// (checkedClaims), from a payload whose form was checked before, so they
-// are not kept.
+// its claims, its claims set's JSON and the token and JSON in one string
+// (tokenText), after the checks of its claims: those of golang-jwt's
+// validator, then the JSON's form (of the header too, unless it is nil:
+// the known header, checked before), then the user claim. partial tells
+// that claims are only those the checks read (checkedClaims), from a
+// payload whose form was checked before, so they are not kept.
 func (b *Backend) identify(claims jwt.MapClaims, payloadJSON []byte, text string, header []byte, partial bool) (*identity, error) {
 	// The claims check the parser would make, in the same place: after the
 	// signature, before anything else. A time claim of the wrong type
