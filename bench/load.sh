@@ -31,6 +31,10 @@
 #   o  jwt_auth HS256 + reverse_proxy to a tiny upstream (one more Caddy,
 #      `respond "ok"`, on wrk's CPU)
 #   p  reverse_proxy alone to the same upstream, sent (o)'s token: (o)'s floor
+#   q  bare respond with Caddy's own `header Cache-Control "private, no-cache"`,
+#      sent (c)'s token: what the header SPEC §4 puts on every authenticated
+#      response costs by itself, read against (g); (c)/(g) can be no better
+#      than (q)/(g) while jwt_auth adds that header
 #
 # and load-tests each case with wrk, alternating a b c ... a b c ... for
 # ROUNDS rounds so a drifting machine hits every case alike. Both Caddys run
@@ -40,13 +44,13 @@
 # does not support a key type, its case is skipped with a note.
 #
 # Prints a markdown table: median req/s, p50, p99, the ratio to (a) and to
-# each case's floor (c-f: g-j; k: c; m: n; o: p; b: a), with each round's
+# each case's floor (c-f: g-j; k: c; m: n; o: p; b: a; q: g), with each round's
 # ratio to its floor.
 #
 # Usage: bench/load.sh            (from anywhere; needs root or sudo only to install wrk)
 # Settings (environment):
 #   ROUNDS=5 DURATION=8s CONNECTIONS=50 THREADS=1 WARMUP=2s
-#   CASES="a b c k d e f g h i j m n o p" MISS_TOKENS=<10 x the default cache entries>
+#   CASES="a b c k d e f g h i j m n o p q" MISS_TOKENS=<10 x the default cache entries>
 #   BASE_PORT=18400 REDIS_PORT=BASE_PORT+13 CADDY_CPU=0 WRK_CPU=1
 #   PROFILE="<cases>" PROFILE_OUT=. ADMIN_PORT=BASE_PORT+21
 #   CADDY_SRC=<tree to build; default this repo>
@@ -58,7 +62,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
 # k right after c: the pair whose ratio must be read to 2% runs back to back
-CASES=${CASES:-a b c k d e f g h i j m n o p}
+CASES=${CASES:-a b c k d e f g h i j m n o p q}
 BASE_PORT=${BASE_PORT:-18400}
 REDIS_PORT=${REDIS_PORT:-$((BASE_PORT + 13))}
 CADDY_CPU=${CADDY_CPU:-0}
@@ -123,8 +127,9 @@ declare -A DESC=(
 	[n]="bare respond, sent (m)'s tokens"
 	[o]="jwt_auth HS256 + reverse_proxy"
 	[p]="reverse_proxy, sent (o)'s token"
+	[q]="bare respond + Cache-Control, sent (c)'s token"
 )
-declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)) [m]=$((BASE_PORT + 16)) [n]=$((BASE_PORT + 17)) [o]=$((BASE_PORT + 18)) [p]=$((BASE_PORT + 19)))
+declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)) [m]=$((BASE_PORT + 16)) [n]=$((BASE_PORT + 17)) [o]=$((BASE_PORT + 18)) [p]=$((BASE_PORT + 19)) [q]=$((BASE_PORT + 26)))
 # the upstream of (o) and (p): one more Caddy, on wrk's CPU
 UPSTREAM_PORT=$((BASE_PORT + 20))
 # Which Caddy serves a case (1 unless named here), its token-minting port
@@ -139,12 +144,12 @@ server_of() { echo "${SERVER[$1]:-1}"; }
 declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa [k]=hs256 [l]=hs256 [m]=hsmiss [o]=hsproxy)
 # the bare case sent each jwt case's token, and the token length it falls
 # back to (a random string) when that case does not run
-declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f [p]=o)
+declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f [p]=o [q]=c)
 # the floor each case is read against
-declare -A FLOOR_OF=([b]=a [c]=g [d]=h [e]=i [f]=j [k]=c [l]=c [m]=n [o]=p)
+declare -A FLOOR_OF=([b]=a [c]=g [d]=h [e]=i [f]=j [k]=c [l]=c [m]=n [o]=p [q]=g)
 # the cases that send bench/rotate.lua's rotating tokens
 declare -A ROTATES=([m]=1 [n]=1)
-declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236 [p]=188)
+declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236 [p]=188 [q]=188)
 declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA [k]=HS256 [l]=HS256 [m]=HS256 [o]=HS256)
 declare -A KEYLINE=(
 	[c]="secret $SECRET"
@@ -167,7 +172,7 @@ backend_block() { # <case>
 SKIPPED=()
 RUN_CASES=()
 for c in $CASES; do
-	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j k l m n o p)"
+	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j k l m n o p q)"
 	if [ -n "${BACKEND[$c]:-}" ] && [ "${ALG[$c]}" != HS256 ]; then
 		probe=$TMP/probe-$c.Caddyfile
 		{
@@ -214,6 +219,7 @@ caddyfile() {
 		printf '# (%s) %s\nhttp://:%s {\n\tbind 127.0.0.1\n' "$c" "${DESC[$c]}" "${PORT[$c]}"
 		case $c in
 		a | g | h | i | j | n | p) ;;
+		q) printf '\theader Cache-Control "private, no-cache"\n' ;;
 		b) printf '\tbasic_auth {\n\t\tbench %s\n\t}\n' "$HASH" ;;
 		*) printf '\tjwt_auth %s\n' "${BACKEND[$c]}" ;;
 		esac
@@ -273,7 +279,7 @@ done
 declare -A AUTH=()
 for c in "${RUN_CASES[@]}"; do
 	case $c in
-	a | g | h | i | j | m | n | p) AUTH[$c]= ;;
+	a | g | h | i | j | m | n | p | q) AUTH[$c]= ;;
 	b) AUTH[$c]="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)" ;;
 	*)
 		resp=$(curl -s --max-time 10 -d "username=bench&password=$PASSWORD" "http://127.0.0.1:${MINT_PORT[$(server_of "$c")]}/login/${BACKEND[$c]}")
@@ -318,6 +324,11 @@ for c in "${RUN_CASES[@]}"; do
 		check_status 401 "$url"
 	else
 		check_status 200 "$url"
+	fi
+	# (q) is (g) with the header jwt_auth adds, and nothing else.
+	if [ "$c" = q ]; then
+		curl -s --max-time 10 -D - -o /dev/null -H "Authorization: ${AUTH[$c]}" "$url" | tr -d '\r' |
+			grep -qx 'Cache-Control: private, no-cache' || die "(q) does not answer with Cache-Control: private, no-cache"
 	fi
 done
 
