@@ -155,7 +155,7 @@ type tokenCache struct {
 	pages   []atomic.Pointer[cachePage]
 }
 
-// setsPerPage is how many sets are allocated at once: about 50 KB.
+// setsPerPage is how many sets are allocated at once: about 68 KB.
 const setsPerPage = 64
 
 type cachePage [setsPerPage]cacheSet
@@ -330,11 +330,11 @@ func (c *tokenCache) put(s cacheSlot, raw string, id *identity, keys *jwkSnapsho
 // mark is there is stored (put). The mark stays, so that a token dropped
 // from the cache, as when the key set changed, is stored again on its next
 // sight. A token used once, as by a client that mints one for each call,
-// or by a flood of valid tokens, then never evicts the token of a user who comes back, and the
-// cache keeps only tokens worth keeping, which is less memory for the
-// garbage collector to trace. A set remembers its last cacheSeen tokens,
-// so a mark is lost only to many newer tokens of its set, which delays
-// caching to a later sight.
+// or by a flood of valid tokens, then never evicts the token of a user
+// who comes back, and the cache keeps only tokens worth keeping, which is
+// less memory for the garbage collector to trace. A set remembers its
+// last cacheSeen tokens, so a mark is lost only to many newer tokens of
+// its set, which delays caching to a later sight.
 func (c *tokenCache) offer(s cacheSlot, raw string, id *identity, keys *jwkSnapshot) {
 	if s.set == nil {
 		return
