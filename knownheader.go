@@ -64,10 +64,11 @@ func (b *Backend) verifyKnown(raw string) (*identity, error) {
 	// Claims that something asks for are decoded whole, to be kept; else
 	// only those the checks read.
 	partial := !b.claimsUsed.Load()
-	claims, ok := jwt.MapClaims{}, true
+	var claims jwt.MapClaims
 	if partial {
 		claims, ok = b.checkedClaims(payloadJSON, text[len(raw):])
 	} else {
+		claims = jwt.MapClaims{}
 		ok = decodeClaims(text[len(raw):], claims) == nil
 	}
 	if !ok {
