@@ -315,10 +315,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	raw, err := h.token(r)
+	raw, bearer, err := h.token(r)
 	if err != nil {
-		h.backends[0].metrics.authBadRequest.Inc()
-		return h.fail(w, repl, http.StatusBadRequest, "invalid_request", err.Error())
+		return h.badRequest(w, repl, err)
 	}
 	if raw == "" {
 		h.backends[0].metrics.authNoToken.Inc()
@@ -327,7 +326,18 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 	var firstErr error
 	for _, b := range h.backends {
-		id, err := b.Verify(raw)
+		l := b.lookup(raw)
+		id, err := l.id, l.err
+		if !l.found {
+			// A token found in a cache was verified before, so only
+			// another one of the Authorization header is checked for
+			// the bytes RFC 6750 allows there, and once.
+			if bearer && !isB64Token(raw) {
+				return h.badRequest(w, repl, errAuthMalformed)
+			}
+			bearer = false
+			id, err = b.verifyMiss(raw, &l)
+		}
 		if err == nil {
 			// The placeholders are set on a 403 too: the bearer is known,
 			// and the access log should say who was refused.
@@ -351,6 +361,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	h.backends[0].metrics.countRejected(firstErr)
 	return h.unauthorized(w, r, repl, "invalid_token", firstErr.Error())
+}
+
+// badRequest answers a request whose Authorization header is malformed.
+func (h *Auth) badRequest(w http.ResponseWriter, repl *caddy.Replacer, err error) error {
+	h.backends[0].metrics.authBadRequest.Inc()
+	return h.fail(w, repl, http.StatusBadRequest, "invalid_request", err.Error())
 }
 
 // unauthorized answers a request without a valid token: a browser is sent
@@ -440,34 +456,36 @@ func (h *Auth) authorize(id *identity) string {
 // token finds the request's token in its sources, in order, the first
 // present winning: the Authorization header, the backend's
 // cookie, from_header, from_query. It returns "" when there is none, and
-// an error only for a malformed or repeated Authorization header.
-func (h *Auth) token(r *http.Request) (string, error) {
+// an error only for a malformed or repeated Authorization header. bearer
+// tells the token is the Authorization header's, not yet checked to be a
+// b64token.
+func (h *Auth) token(r *http.Request) (raw string, bearer bool, err error) {
 	// Authorization: Bearer <token>
-	if raw, err := bearerToken(r.Header); raw != "" || err != nil {
-		return raw, err
+	if raw, err := bearerCredentials(r.Header); raw != "" || err != nil {
+		return raw, true, err
 	}
 
 	// The backends' cookies, in backend order.
 	for _, name := range h.cookies {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value, nil
+			return c.Value, false, nil
 		}
 	}
 
 	// from_header: the whole header value is the token.
 	if h.FromHeader != "" {
 		if raw := strings.TrimSpace(r.Header.Get(h.FromHeader)); raw != "" {
-			return raw, nil
+			return raw, false, nil
 		}
 	}
 
 	// from_query: off unless configured, since URLs leak into logs.
 	if h.FromQuery != "" {
 		if raw := r.URL.Query().Get(h.FromQuery); raw != "" {
-			return raw, nil
+			return raw, false, nil
 		}
 	}
-	return "", nil
+	return "", false, nil
 }
 
 // Interface guards

@@ -262,9 +262,8 @@ func (c *tokenCache) find(s cacheSlot, raw string) int {
 }
 
 // get returns the cached identity of raw if it was verified with keys (the
-// current remote key set, or nil), or nil.
-// A lookup is counted as a hit or a miss; a cache that holds nothing
-// counts none.
+// current remote key set, or nil), or nil. It counts nothing: Verify
+// counts a lookup once it knows whether the entry serves (count).
 func (c *tokenCache) get(s cacheSlot, raw string, keys *jwkSnapshot) *identity {
 	if s.set == nil {
 		return nil
@@ -276,11 +275,21 @@ func (c *tokenCache) get(s cacheSlot, raw string, keys *jwkSnapshot) *identity {
 	}
 	s.set.mu.RUnlock()
 	if e.id == nil || e.keys != keys {
-		c.misses.Inc()
 		return nil
 	}
-	c.hits.Inc()
 	return e.id
+}
+
+// count counts a lookup of s as a hit, a token the cache answered, or a
+// miss, one verified in full; a cache that holds nothing counts none.
+func (c *tokenCache) count(s cacheSlot, hit bool) {
+	switch {
+	case s.set == nil:
+	case hit:
+		c.hits.Inc()
+	default:
+		c.misses.Inc()
+	}
 }
 
 // put stores a verified token, evicting the entries of its set that

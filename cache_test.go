@@ -108,7 +108,18 @@ func TestCachedTokenIsCheckedAgainstTheClockOnEveryRequest(t *testing.T) {
 			for i, s := range tt.steps {
 				clock.advance(s.advance)
 				before := cachedIdentity(b, raw)
+				hits, misses := promtest.ToFloat64(b.cache.hits), promtest.ToFloat64(b.cache.misses)
 				id, err := b.Verify(raw)
+				// A lookup is a hit when the cache answered it, a miss
+				// when the token was verified again.
+				hits, misses = promtest.ToFloat64(b.cache.hits)-hits, promtest.ToFloat64(b.cache.misses)-misses
+				wantHits, wantMisses := 0.0, 1.0
+				if err == nil && id == before {
+					wantHits, wantMisses = 1, 0
+				}
+				if hits != wantHits || misses != wantMisses {
+					t.Fatalf("step %d: %v hits and %v misses, want %v and %v", i, hits, misses, wantHits, wantMisses)
+				}
 				got := verdict(id, err)
 				if want := verdict(b.verify(raw)); got != want {
 					t.Fatalf("step %d: cached %q, uncached %q", i, got, want)

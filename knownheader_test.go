@@ -159,6 +159,10 @@ func knownAgainstFull(b *Backend, known *knownHeader, raw string) string {
 		return fmt.Sprintf("known header gives %v, full parse %v", gotErr, wantErr)
 	case gotErr == nil && !sameIdentity(gotID, wantID):
 		return fmt.Sprintf("known header gives %+v, full parse %+v", gotID, wantID)
+	case gotErr == nil && !isB64Token(raw):
+		// jwt_auth checks only tokens it has not verified before for the
+		// b64token bytes.
+		return "verified a token that is not a b64token"
 	}
 	return ""
 }

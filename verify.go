@@ -27,33 +27,70 @@ const errTokenExpired tokenError = "token expired"
 // identifies. A token verified before is taken from the cache, and only
 // its exp, nbf and iat are checked again (see tokenCache).
 func (b *Backend) Verify(raw string) (*identity, error) {
+	l := b.lookup(raw)
+	if l.found {
+		return l.id, l.err
+	}
+	return b.verifyMiss(raw, &l)
+}
+
+// tokenLookup is what the cache told of a token: its answer when found,
+// and otherwise where a verified token goes.
+type tokenLookup struct {
+	found bool
+	id    *identity
+	err   error
+	slot  cacheSlot
+	keys  *jwkSnapshot
+}
+
+// lookup is the first half of Verify: the answer for a token found in the
+// cache, which is exactly a token verified before. Any other token, or one
+// the clock no longer lets through, is not found, and verifyMiss, the
+// second half, checks it in full.
+func (b *Backend) lookup(raw string) (l tokenLookup) {
 	if len(raw) > maxTokenBytes {
-		return nil, tokenError("token too large")
+		return l
 	}
 	// The key set is read before verifying, so that a set replaced
 	// meanwhile makes the entry stale rather than current.
-	var keys *jwkSnapshot
 	if b.keys.remote != nil {
-		keys = b.keys.remote.current.Load()
+		l.keys = b.keys.remote.current.Load()
 	}
-	slot := b.cache.slot(raw)
-	if id := b.cache.get(slot, raw, keys); id != nil {
-		if b.timesHold(&id.times) || b.timeValidator.Validate(&id.times) == nil {
-			if b.revs.revoked(id) {
-				return nil, errTokenRevoked
-			}
-			return id, nil
-		}
+	l.slot = b.cache.slot(raw)
+	id := b.cache.get(l.slot, raw, l.keys)
+	if id == nil {
+		return l
+	}
+	if !b.timesHold(&id.times) && b.timeValidator.Validate(&id.times) != nil {
 		// Expired or not yet valid by the clock: verify it from scratch,
 		// so that the refusal reads exactly as it would without a cache.
-		b.cache.remove(slot, raw, id)
+		b.cache.remove(l.slot, raw, id)
+		return l
 	}
+	l.found = true
+	b.cache.count(l.slot, true)
+	if b.revs.revoked(id) {
+		l.err = errTokenRevoked
+	} else {
+		l.id = id
+	}
+	return l
+}
+
+// verifyMiss is the second half of Verify, for a token lookup did not
+// find: it is verified in full and offered to the cache.
+func (b *Backend) verifyMiss(raw string, l *tokenLookup) (*identity, error) {
+	if len(raw) > maxTokenBytes {
+		return nil, tokenError("token too large")
+	}
+	b.cache.count(l.slot, false)
 	id, err := b.verify(raw)
 	if err != nil {
 		return nil, err
 	}
 	// The cache keeps the identity's copy of the token, not the request's.
-	b.cache.offer(slot, id.raw, id, keys)
+	b.cache.offer(l.slot, id.raw, id, l.keys)
 	if b.revs.revoked(id) {
 		return nil, errTokenRevoked
 	}
