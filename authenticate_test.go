@@ -618,6 +618,11 @@ func FuzzBearerToken(f *testing.F) {
 		if repeated {
 			h["Authorization"] = append(h["Authorization"], second)
 		}
+		if usual, ok := usualCredentials(value); ok {
+			if token, err := anyCredentials(value); token != usual || err != nil {
+				t.Fatalf("%q: read as %q by the usual path, as %q, %v by any", value, usual, token, err)
+			}
+		}
 		token, err := bearerToken(h)
 		switch {
 		case err != nil:

@@ -61,7 +61,31 @@ func bearerCredentials(header http.Header) (string, error) {
 	default:
 		return "", errAuthRepeated
 	}
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if token, ok := usualCredentials(values[0]); ok {
+		return token, nil
+	}
+	return anyCredentials(values[0])
+}
+
+// usualCredentials reads the usual value, "Bearer " and a token with no
+// space around it, as it is: anyCredentials' trimming and case folding
+// would leave it so. ok is false for any other value.
+func usualCredentials(value string) (token string, ok bool) {
+	const prefix = "Bearer "
+	if len(value) > len(prefix) && value[:len(prefix)] == prefix && plainByte(value[len(prefix)]) && plainByte(value[len(value)-1]) {
+		return value[len(prefix):], true
+	}
+	return "", false
+}
+
+// plainByte tells whether c is a printable ASCII byte other than space:
+// neither strings.TrimSpace nor strings.Cut at " " stops at it.
+func plainByte(c byte) bool { return c > ' ' && c < 0x7f }
+
+// anyCredentials reads any Authorization header value: the scheme and the
+// token may have spaces around them, and the scheme any case.
+func anyCredentials(value string) (string, error) {
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(value), " ")
 	if scheme == "" {
 		return "", errAuthMalformed
 	}

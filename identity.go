@@ -5,10 +5,12 @@ package caddyjwt
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -39,6 +41,10 @@ type identity struct {
 	// they point into dates (keepTimes).
 	times tokenTimes
 	dates [3]jwt.NumericDate
+	// validFrom and validUntil are when, in Unix nanoseconds, the times
+	// let the token through, the leeway applied (keepTimes): a cache hit
+	// compares the clock with them rather than with each claim.
+	validFrom, validUntil int64
 	// The placeholder values: the backend's, boxed once by the backend;
 	// each top-level claim by name, boxed once when a placeholder first
 	// asks for one, since most configurations never do. The user ID is
@@ -55,14 +61,39 @@ type identity struct {
 }
 
 // keepTimes moves the time claims into the identity, so that a cached
-// token is fewer objects for the garbage collector to trace.
-func (id *identity) keepTimes() {
+// token is fewer objects for the garbage collector to trace, and notes
+// the span they let the token through in with leeway: from nbf and iat
+// less the leeway until exp plus the leeway. A span that a Unix
+// nanosecond cannot hold is bounded so that it never lets through more
+// than the claims do: a token without exp, or whose nbf is past 2262, is
+// left to golang-jwt's validator (Backend.timesHold).
+func (id *identity) keepTimes(leeway time.Duration) {
 	for i, t := range [...]**jwt.NumericDate{&id.times.exp, &id.times.nbf, &id.times.iat} {
 		if *t != nil {
 			id.dates[i] = **t
 			*t = &id.dates[i]
 		}
 	}
+	id.validFrom, id.validUntil = math.MinInt64, math.MinInt64
+	for _, t := range [...]*jwt.NumericDate{id.times.nbf, id.times.iat} {
+		if t != nil {
+			id.validFrom = max(id.validFrom, unixNanos(t.Add(-leeway)))
+		}
+	}
+	if id.times.exp != nil {
+		id.validUntil = unixNanos(id.times.exp.Add(leeway))
+	}
+}
+
+// unixNanos is t in Unix nanoseconds, bounded to what an int64 holds.
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // claims gives the token's claims, decoded from its payload the first time

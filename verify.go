@@ -62,7 +62,7 @@ func (b *Backend) lookup(raw string) (l tokenLookup) {
 	if id == nil {
 		return l
 	}
-	if !b.timesHold(&id.times) && b.timeValidator.Validate(&id.times) != nil {
+	if !b.timesHold(id) && b.timeValidator.Validate(&id.times) != nil {
 		// Expired or not yet valid by the clock: verify it from scratch,
 		// so that the refusal reads exactly as it would without a cache.
 		b.cache.remove(l.slot, raw, id)
@@ -100,14 +100,13 @@ func (b *Backend) verifyMiss(raw string, l *tokenLookup) (*identity, error) {
 // timesHold tells whether a cached token's exp, nbf and iat pass
 // timeValidator's checks now, with the same comparisons: exp required and
 // now before exp plus the leeway, now not before nbf or iat less the
-// leeway. It is the answer of every hit, found without golang-jwt's
-// validator, which allocates its list of errors on each call; when it says
-// no, the validator decides, so that a refusal reads as without it.
-func (b *Backend) timesHold(t *tokenTimes) bool {
-	now := b.clock()
-	return t.exp != nil && now.Before(t.exp.Add(b.leeway)) &&
-		(t.nbf == nil || !now.Before(t.nbf.Add(-b.leeway))) &&
-		(t.iat == nil || !now.Before(t.iat.Add(-b.leeway)))
+// leeway (identity.keepTimes). It is the answer of every hit, found
+// without golang-jwt's validator, which allocates its list of errors on
+// each call; when it says no, the validator decides, so that a refusal
+// reads as without it.
+func (b *Backend) timesHold(id *identity) bool {
+	now := b.clock().UnixNano()
+	return id.validFrom <= now && now < id.validUntil
 }
 
 // verify checks a token without the cache. A token that carries its
@@ -161,7 +160,7 @@ func (b *Backend) identify(claims jwt.MapClaims, payloadJSON []byte, text string
 	id.decoded.Store(&claims)
 	var err error
 	if id.times, err = readTimes(claims); err == nil {
-		id.keepTimes()
+		id.keepTimes(b.leeway)
 		err = b.claimsValidator.Validate(id)
 	} else {
 		err = b.claimsValidator.Validate(claims)

@@ -15,6 +15,7 @@ import (
 // and with and without a leeway.
 func TestTimesHoldAgreesWithValidator(t *testing.T) {
 	date := func(d time.Duration) *jwt.NumericDate { return jwt.NewNumericDate(cacheEpoch.Add(d)) }
+	year := func(y int) *jwt.NumericDate { return jwt.NewNumericDate(time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)) }
 	tests := []struct {
 		name  string
 		times tokenTimes
@@ -30,6 +31,12 @@ func TestTimesHoldAgreesWithValidator(t *testing.T) {
 		{"iat now holds", tokenTimes{exp: date(time.Hour), iat: date(0)}},
 		{"iat ahead is refused, or held by the leeway", tokenTimes{exp: date(time.Hour), iat: date(time.Second)}},
 		{"iat far ahead is refused", tokenTimes{exp: date(time.Hour), iat: date(time.Hour / 2)}},
+		// Past what Unix nanoseconds hold (1678 to 2262).
+		{"exp in the year 3000 holds", tokenTimes{exp: year(3000)}},
+		{"nbf in the year 3000 is refused", tokenTimes{exp: year(3001), nbf: year(3000)}},
+		{"iat in the year 3000 is refused", tokenTimes{exp: year(3001), iat: year(3000)}},
+		{"nbf and iat in the year 1000 hold", tokenTimes{exp: date(time.Hour), nbf: year(1000), iat: year(1000)}},
+		{"exp in the year 1000 is refused", tokenTimes{exp: year(1000)}},
 	}
 	for _, leeway := range []string{"", `,"leeway":"30s"`} {
 		b, clock := clockedBackend(t, `{"secrets":[{"value":"`+testSecret+`"}]`+leeway+`}`)
@@ -37,7 +44,9 @@ func TestTimesHoldAgreesWithValidator(t *testing.T) {
 			clock.nanos.Store(cacheEpoch.Add(step).UnixNano())
 			for _, tt := range tests {
 				want := b.timeValidator.Validate(&tt.times) == nil
-				if got := b.timesHold(&tt.times); got != want {
+				id := &identity{times: tt.times}
+				id.keepTimes(b.leeway)
+				if got := b.timesHold(id); got != want {
 					t.Errorf("leeway %q, clock +%v, %s: timesHold = %v, validator says %v", leeway, step, tt.name, got, want)
 				}
 			}
