@@ -45,13 +45,11 @@ type tokenLookup struct {
 }
 
 // lookup is the first half of Verify: the answer for a token found in the
-// cache, which is exactly a token verified before. Any other token, or one
-// the clock no longer lets through, is not found, and verifyMiss, the
-// second half, checks it in full.
+// cache, which is exactly a token verified before (so never one over
+// maxTokenBytes). Any other token, or one the clock no longer lets
+// through, is not found, and verifyMiss, the second half, checks it in
+// full.
 func (b *Backend) lookup(raw string) (l tokenLookup) {
-	if len(raw) > maxTokenBytes {
-		return l
-	}
 	// The key set is read before verifying, so that a set replaced
 	// meanwhile makes the entry stale rather than current.
 	if b.keys.remote != nil {
