@@ -12,12 +12,27 @@
 #   (c) `jwt_auth` HS256, a cache hit
 #   (q) bare `respond` with Caddy's own `header Cache-Control "private,
 #       no-cache"`, the header `jwt_auth` adds (SPEC §4), sent (c)'s token
+#   (u) `jwt_auth` HS256 (a hit) with `cache_control off`: the hit without
+#       the header
+#   (p) reverse_proxy alone to an upstream Caddy, sent (c)'s token: the
+#       floor of (o)
+#   (o) `jwt_auth` HS256 (a hit) + reverse_proxy to the same upstream
+#   (r) reverse_proxy with Caddy's own `header ?Cache-Control "private,
+#       no-cache"` (set when the response has none, as jwt_auth does), sent
+#       (c)'s token: what that header costs a proxied request by itself
+#   (k) `jwt_auth` HS256 (a hit) on a second Caddy under callgrind whose
+#       jwt app has `store redis`, against a redis-server this script
+#       starts: read against (c), the default memory store
+#
+# The upstream Caddy and redis-server run outside callgrind: only the Caddy
+# that serves a case is counted, every one of its threads.
 #
 # Settings (environment):
-#   REQUESTS=5000 ROUNDS=3 TOP=40
+#   CASES="g c q u p o r k" REQUESTS=5000 ROUNDS=3 TOP=40
 #   GC=off   the collector off (GOGC=off): the same count every round; GC=on
 #            counts the collector's share too, which varies by round
-#   BASE_PORT=9300
+#   BASE_PORT=9300 (the cases' ports follow it; the upstream and Redis are
+#   BASE_PORT+10 and +11)
 #
 # Instructions are not time: the hit's string comparisons and copies run
 # many instructions a cycle, so a share of instructions overstates its share
@@ -32,20 +47,36 @@ ROUNDS=${ROUNDS:-3}
 TOP=${TOP:-40}
 GC=${GC:-off}
 BASE_PORT=${BASE_PORT:-9300}
-CASES=(g c q)
-declare -A PORT=([g]=$BASE_PORT [c]=$((BASE_PORT + 1)) [q]=$((BASE_PORT + 2)))
-declare -A FLOOR_OF=([c]=g [q]=g)
-declare -A DESC=([g]="bare respond, sent (c)'s token" [c]="jwt_auth HS256, cache hit" [q]="bare respond + header Cache-Control, sent (c)'s token")
+read -r -a CASES <<<"${CASES:-g c q u p o r k}"
+declare -A PORT=([g]=$BASE_PORT [c]=$((BASE_PORT + 1)) [q]=$((BASE_PORT + 2)) [p]=$((BASE_PORT + 3)) [o]=$((BASE_PORT + 4)) [r]=$((BASE_PORT + 6)) [u]=$((BASE_PORT + 7)) [k]=$((BASE_PORT + 5)))
+UPSTREAM_PORT=$((BASE_PORT + 10))
+REDIS_PORT=$((BASE_PORT + 11))
+declare -A FLOOR_OF=([c]=g [q]=g [u]=g [o]=p [r]=p [k]=c)
+declare -A DESC=([g]="bare respond, sent (c)'s token" [c]="jwt_auth HS256, cache hit" [q]="bare respond + header Cache-Control, sent (c)'s token" [u]="jwt_auth HS256, cache_control off, cache hit"
+	[p]="reverse_proxy, sent (c)'s token" [o]="jwt_auth HS256 + reverse_proxy" [r]="reverse_proxy + header ?Cache-Control, sent (c)'s token" [k]="jwt_auth HS256, store redis")
+# server 1 serves every case but (k), server 2 serves (k)
+declare -A SERVER_OF=([g]=1 [c]=1 [q]=1 [u]=1 [p]=1 [o]=1 [r]=1 [k]=2)
 
-for t in valgrind callgrind_control go curl openssl; do
+tools=(valgrind callgrind_control go curl openssl)
+for c in "${CASES[@]}"; do
+	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: g c q u p o r k)"
+	f=${FLOOR_OF[$c]:-}
+	[ -z "$f" ] || [[ " ${CASES[*]} " == *" $f "* ]] || die "($c) is read against ($f): add $f to CASES"
+	[ "$c" != k ] || tools+=(redis-server redis-cli)
+done
+for t in "${tools[@]}"; do
 	command -v "$t" >/dev/null 2>&1 || die "$t is required (valgrind: apt-get install valgrind)"
 done
+has_case() { [[ " ${CASES[*]} " == *" $1 "* ]]; }
 [ "$GC" = off ] || [ "$GC" = on ] || die "GC must be off or on"
 
 TMP=$(mktemp -d /tmp/caddy-jwt-instructions.XXXXXX)
-VG_PID=
+declare -A VG_PID=()
 cleanup() {
-	stop_pid "$VG_PID"
+	local pid
+	for pid in "${VG_PID[@]}"; do stop_pid "$pid"; done
+	stop_caddy
+	stop_redis
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -57,30 +88,64 @@ build_caddy "$CADDY"
 SECRET=$(openssl rand -hex 32)
 TOKEN=$(BENCH_SECRET=$SECRET "$TMP/tokens" -n 1 -lifetime 4h)
 
-{
-	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n' "$TMP/data"
-	printf '\tjwt {\n\t\tbackend hs256 {\n\t\t\tsecret %s\n\t\t\talgorithm HS256\n\t\t}\n\t}\n}\n\n' "$SECRET"
-	printf 'http://:%s {\n\tbind 127.0.0.1\n\trespond "ok"\n}\n\n' "${PORT[g]}"
-	printf 'http://:%s {\n\tbind 127.0.0.1\n\tjwt_auth hs256\n\trespond "ok"\n}\n\n' "${PORT[c]}"
-	printf 'http://:%s {\n\tbind 127.0.0.1\n\theader Cache-Control "private, no-cache"\n\trespond "ok"\n}\n' "${PORT[q]}"
-} >"$TMP/Caddyfile"
+# caddyfile <server> writes the config of one Caddy under callgrind: its
+# cases' sites and the HS256 backend (c)'s token is valid for.
+caddyfile() {
+	local srv=$1 c
+	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n\tjwt {\n' "$TMP/data$srv"
+	[ "$srv" = 1 ] || printf '\t\tstore redis redis://127.0.0.1:%s\n' "$REDIS_PORT"
+	printf '\t\tbackend hs256 {\n\t\t\tsecret %s\n\t\t\talgorithm HS256\n\t\t}\n\t}\n}\n\n' "$SECRET"
+	for c in "${CASES[@]}"; do
+		[ "${SERVER_OF[$c]}" = "$srv" ] || continue
+		printf '# (%s) %s\nhttp://:%s {\n\tbind 127.0.0.1\n' "$c" "${DESC[$c]}" "${PORT[$c]}"
+		case $c in
+		c | o | k) printf '\tjwt_auth hs256\n' ;;
+		u) printf '\tjwt_auth hs256 {\n\t\tcache_control off\n\t}\n' ;;
+		q) printf '\theader Cache-Control "private, no-cache"\n' ;;
+		r) printf '\theader ?Cache-Control "private, no-cache"\n' ;;
+		esac
+		case $c in
+		o | p | r) printf '\treverse_proxy 127.0.0.1:%s\n}\n\n' "$UPSTREAM_PORT" ;;
+		*) printf '\trespond "ok"\n}\n\n' ;;
+		esac
+	done
+}
+
+if has_case o || has_case p || has_case r; then
+	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n}\n\nhttp://:%s {\n\tbind 127.0.0.1\n\trespond "ok"\n}\n' \
+		"$TMP/data-upstream" "$UPSTREAM_PORT" >"$TMP/Caddyfile-upstream"
+	log "starting the upstream Caddy (outside callgrind)"
+	start_caddy "$CADDY" "$TMP/Caddyfile-upstream" "$TMP/caddy-upstream.log" "http://127.0.0.1:$UPSTREAM_PORT/"
+fi
+if has_case k; then
+	log "starting redis-server on 127.0.0.1:$REDIS_PORT"
+	start_redis "$REDIS_PORT" "$TMP/redis" "$TMP/redis.log"
+fi
 
 # Go's runtime under valgrind: valgrind 3.19 cannot run RDTSCP, and its
 # signal handling trips over asynchronous preemption.
 godebug=cpu.rdtscp=off,asyncpreemptoff=1
 gogc=100
 [ "$GC" = on ] || gogc=off
-log "starting Caddy under callgrind (GOGC=$gogc)"
-GOGC=$gogc GODEBUG=$godebug GOMAXPROCS=1 valgrind --tool=callgrind --dump-instr=yes --compress-pos=no \
-	--compress-strings=no --callgrind-out-file="$TMP/cg.out" \
-	"$CADDY" run --config "$TMP/Caddyfile" --adapter caddyfile >"$TMP/caddy.log" 2>&1 &
-VG_PID=$!
-for _ in $(seq 600); do
-	kill -0 "$VG_PID" 2>/dev/null || { tail -n 30 "$TMP/caddy.log" >&2; die "Caddy under valgrind exited (log above)"; }
-	curl -s -o /dev/null --max-time 2 "http://127.0.0.1:${PORT[g]}/" && break
-	sleep 0.5
+for srv in 1 2; do
+	first=
+	for c in "${CASES[@]}"; do
+		[ "${SERVER_OF[$c]}" = "$srv" ] && { first=$c; break; }
+	done
+	[ -n "$first" ] || continue
+	caddyfile "$srv" >"$TMP/Caddyfile$srv"
+	log "starting Caddy $srv under callgrind (GOGC=$gogc)"
+	GOGC=$gogc GODEBUG=$godebug GOMAXPROCS=1 valgrind --tool=callgrind --dump-instr=yes --compress-pos=no \
+		--compress-strings=no --callgrind-out-file="$TMP/cg$srv.out" \
+		"$CADDY" run --config "$TMP/Caddyfile$srv" --adapter caddyfile >"$TMP/caddy$srv.log" 2>&1 &
+	VG_PID[$srv]=$!
+	for _ in $(seq 600); do
+		kill -0 "${VG_PID[$srv]}" 2>/dev/null || { tail -n 30 "$TMP/caddy$srv.log" >&2; die "Caddy $srv under valgrind exited (log above)"; }
+		curl -s -o /dev/null --max-time 2 "http://127.0.0.1:${PORT[$first]}/" && break
+		sleep 0.5
+	done
+	curl -s -o /dev/null --max-time 2 "http://127.0.0.1:${PORT[$first]}/" || die "Caddy $srv under valgrind did not answer within 5 minutes"
 done
-curl -s -o /dev/null --max-time 2 "http://127.0.0.1:${PORT[g]}/" || die "Caddy under valgrind did not answer within 5 minutes"
 
 # send <case> <n> sends n requests with the token on one connection and
 # fails unless every one answered 200 "ok".
@@ -92,15 +157,16 @@ send() {
 }
 
 declare -A IR
-dumps=0
+declare -A DUMPS=([1]=0 [2]=0)
 for round in $(seq "$ROUNDS"); do
 	for c in "${CASES[@]}"; do
+		srv=${SERVER_OF[$c]}
 		send "$c" 200 # warm: the token is cached, the connection's buffers grown
-		callgrind_control -z "$VG_PID" >/dev/null
+		callgrind_control -z "${VG_PID[$srv]}" >/dev/null
 		send "$c" "$REQUESTS"
-		callgrind_control -d "$c-$round" "$VG_PID" >/dev/null
-		dumps=$((dumps + 1))
-		file=$TMP/cg.out.$dumps
+		callgrind_control -d "$c-$round" "${VG_PID[$srv]}" >/dev/null
+		DUMPS[$srv]=$((DUMPS[$srv] + 1))
+		file=$TMP/cg$srv.out.${DUMPS[$srv]}
 		for _ in $(seq 100); do
 			grep -q '^totals:\|^summary:' "$file" 2>/dev/null && break
 			sleep 0.2
@@ -122,7 +188,7 @@ echo "caddy-jwt instruction counts, $(date -u '+%Y-%m-%d %H:%M') UTC"
 echo
 echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(valgrind --version)"
 echo "- $(go version | cut -d' ' -f3-), caddy-jwt $(cd "$REPO_DIR" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "- Caddy under callgrind, GOMAXPROCS=1, GOGC=$gogc; $REQUESTS requests a case a round on one connection, $ROUNDS rounds alternating g c q"
+echo "- Caddy under callgrind, GOMAXPROCS=1, GOGC=$gogc; $REQUESTS requests a case a round on one connection, $ROUNDS rounds alternating ${CASES[*]}"
 echo
 echo "| case | | instructions/request (median) | per round | floor | floor/case |"
 echo "|---|---|---:|---|---|---:|"
@@ -138,8 +204,9 @@ for c in "${CASES[@]}"; do
 		echo "| ($c) | ${DESC[$c]} | $((IR[$c-$m] / REQUESTS)) | $per | – | – |"
 	fi
 done
-for c in c q; do
-	f=${FLOOR_OF[$c]}
+for c in "${CASES[@]}"; do
+	f=${FLOOR_OF[$c]:-}
+	[ -n "$f" ] || continue
 	echo
 	echo "### ($c) against ($f), median rounds, by function"
 	echo
