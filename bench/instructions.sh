@@ -57,17 +57,18 @@ declare -A DESC=([g]="bare respond, sent (c)'s token" [c]="jwt_auth HS256, cache
 # server 1 serves every case but (k), server 2 serves (k)
 declare -A SERVER_OF=([g]=1 [c]=1 [q]=1 [u]=1 [p]=1 [o]=1 [r]=1 [k]=2)
 
+has_case() { [[ " ${CASES[*]} " == *" $1 "* ]]; }
+
 tools=(valgrind callgrind_control go curl openssl)
 for c in "${CASES[@]}"; do
 	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: g c q u p o r k)"
 	f=${FLOOR_OF[$c]:-}
-	[ -z "$f" ] || [[ " ${CASES[*]} " == *" $f "* ]] || die "($c) is read against ($f): add $f to CASES"
-	[ "$c" != k ] || tools+=(redis-server redis-cli)
+	[ -z "$f" ] || has_case "$f" || die "($c) is read against ($f): add $f to CASES"
 done
+! has_case k || tools+=(redis-server redis-cli)
 for t in "${tools[@]}"; do
 	command -v "$t" >/dev/null 2>&1 || die "$t is required (valgrind: apt-get install valgrind)"
 done
-has_case() { [[ " ${CASES[*]} " == *" $1 "* ]]; }
 [ "$GC" = off ] || [ "$GC" = on ] || die "GC must be off or on"
 
 TMP=$(mktemp -d /tmp/caddy-jwt-instructions.XXXXXX)
