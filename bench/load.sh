@@ -35,6 +35,9 @@
 #      sent (c)'s token: what the header SPEC §4 puts on every authenticated
 #      response costs by itself, read against (g); (c)/(g) can be no better
 #      than (q)/(g) while jwt_auth adds that header
+#   r  reverse_proxy as (p) with Caddy's own `header ?Cache-Control "private,
+#      no-cache"` (set when the response has none, as jwt_auth does), sent
+#      (o)'s token: that header behind the proxy, read against (p)
 #
 # and load-tests each case with wrk, alternating a b c ... a b c ... for
 # ROUNDS rounds so a drifting machine hits every case alike. Both Caddys run
@@ -44,13 +47,13 @@
 # does not support a key type, its case is skipped with a note.
 #
 # Prints a markdown table: median req/s, p50, p99, the ratio to (a) and to
-# each case's floor (c-f: g-j; k: c; m: n; o: p; b: a; q: g), with each round's
+# each case's floor (c-f: g-j; k: c; m: n; o: p; b: a; q: g; r: p), with each round's
 # ratio to its floor.
 #
 # Usage: bench/load.sh            (from anywhere; needs root or sudo only to install wrk)
 # Settings (environment):
 #   ROUNDS=5 DURATION=8s CONNECTIONS=50 THREADS=1 WARMUP=2s
-#   CASES="a b c k d e f g h i j m n o p q" MISS_TOKENS=<10 x the default cache entries>
+#   CASES="a b c k d e f g h i j m n o p q r" MISS_TOKENS=<10 x the default cache entries>
 #   BASE_PORT=18400 REDIS_PORT=BASE_PORT+13 CADDY_CPU=0 WRK_CPU=1
 #   PROFILE="<cases>" PROFILE_OUT=. ADMIN_PORT=BASE_PORT+21
 #   CADDY_SRC=<tree to build; default this repo>
@@ -62,7 +65,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
 # k right after c: the pair whose ratio must be read to 2% runs back to back
-CASES=${CASES:-a b c k d e f g h i j m n o p q}
+CASES=${CASES:-a b c k d e f g h i j m n o p q r}
 BASE_PORT=${BASE_PORT:-18400}
 REDIS_PORT=${REDIS_PORT:-$((BASE_PORT + 13))}
 CADDY_CPU=${CADDY_CPU:-0}
@@ -128,8 +131,9 @@ declare -A DESC=(
 	[o]="jwt_auth HS256 + reverse_proxy"
 	[p]="reverse_proxy, sent (o)'s token"
 	[q]="bare respond + Cache-Control, sent (c)'s token"
+	[r]="reverse_proxy + header ?Cache-Control, sent (o)'s token"
 )
-declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)) [m]=$((BASE_PORT + 16)) [n]=$((BASE_PORT + 17)) [o]=$((BASE_PORT + 18)) [p]=$((BASE_PORT + 19)) [q]=$((BASE_PORT + 26)))
+declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)) [m]=$((BASE_PORT + 16)) [n]=$((BASE_PORT + 17)) [o]=$((BASE_PORT + 18)) [p]=$((BASE_PORT + 19)) [q]=$((BASE_PORT + 26)) [r]=$((BASE_PORT + 27)))
 # the upstream of (o) and (p): one more Caddy, on wrk's CPU
 UPSTREAM_PORT=$((BASE_PORT + 20))
 # Which Caddy serves a case (1 unless named here), its token-minting port
@@ -144,12 +148,12 @@ server_of() { echo "${SERVER[$1]:-1}"; }
 declare -A BACKEND=([c]=hs256 [d]=es256 [e]=rs256 [f]=eddsa [k]=hs256 [l]=hs256 [m]=hsmiss [o]=hsproxy)
 # the bare case sent each jwt case's token, and the token length it falls
 # back to (a random string) when that case does not run
-declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f [p]=o [q]=c)
+declare -A PAIR_OF=([g]=c [h]=d [i]=e [j]=f [p]=o [q]=c [r]=o)
 # the floor each case is read against
-declare -A FLOOR_OF=([b]=a [c]=g [d]=h [e]=i [f]=j [k]=c [l]=c [m]=n [o]=p [q]=g)
+declare -A FLOOR_OF=([b]=a [c]=g [d]=h [e]=i [f]=j [k]=c [l]=c [m]=n [o]=p [q]=g [r]=p)
 # the cases that send bench/rotate.lua's rotating tokens
 declare -A ROTATES=([m]=1 [n]=1)
-declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236 [p]=188 [q]=188)
+declare -A FALLBACK_LEN=([g]=188 [h]=236 [i]=518 [j]=236 [p]=188 [q]=188 [r]=188)
 declare -A ALG=([c]=HS256 [d]=ES256 [e]=RS256 [f]=EdDSA [k]=HS256 [l]=HS256 [m]=HS256 [o]=HS256)
 declare -A KEYLINE=(
 	[c]="secret $SECRET"
@@ -172,7 +176,7 @@ backend_block() { # <case>
 SKIPPED=()
 RUN_CASES=()
 for c in $CASES; do
-	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j k l m n o p q)"
+	[ -n "${DESC[$c]:-}" ] || die "unknown case $c (cases: a b c d e f g h i j k l m n o p q r)"
 	if [ -n "${BACKEND[$c]:-}" ] && [ "${ALG[$c]}" != HS256 ]; then
 		probe=$TMP/probe-$c.Caddyfile
 		{
@@ -220,12 +224,13 @@ caddyfile() {
 		case $c in
 		a | g | h | i | j | n | p) ;;
 		q) printf '\theader Cache-Control "private, no-cache"\n' ;;
+		r) printf '\theader ?Cache-Control "private, no-cache"\n' ;;
 		b) printf '\tbasic_auth {\n\t\tbench %s\n\t}\n' "$HASH" ;;
 		*) printf '\tjwt_auth %s\n' "${BACKEND[$c]}" ;;
 		esac
 		case $c in
 		# as many idle upstream connections as wrk has: none dialled per request
-		o | p) printf '\treverse_proxy 127.0.0.1:%s {\n\t\ttransport http {\n\t\t\tkeepalive_idle_conns_per_host %s\n\t\t}\n\t}\n}\n\n' "$UPSTREAM_PORT" "$((CONNECTIONS * 2))" ;;
+		o | p | r) printf '\treverse_proxy 127.0.0.1:%s {\n\t\ttransport http {\n\t\t\tkeepalive_idle_conns_per_host %s\n\t\t}\n\t}\n}\n\n' "$UPSTREAM_PORT" "$((CONNECTIONS * 2))" ;;
 		*) printf '\trespond "ok"\n}\n\n' ;;
 		esac
 	done
@@ -245,7 +250,7 @@ wait_quiet
 LOAD_START=$(loadavg)
 declare -A SRV_PID=()
 case " ${RUN_CASES[*]} " in
-*" o "* | *" p "*)
+*" o "* | *" p "* | *" r "*)
 	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n}\n\n' "$TMP/data-upstream" >"$TMP/Caddyfile-upstream"
 	printf '# the upstream of (o) and (p)\nhttp://:%s {\n\tbind 127.0.0.1\n\trespond "ok"\n}\n' "$UPSTREAM_PORT" >>"$TMP/Caddyfile-upstream"
 	log "starting the upstream Caddy on CPU $WRK_CPU (GOMAXPROCS=1)"
@@ -279,7 +284,7 @@ done
 declare -A AUTH=()
 for c in "${RUN_CASES[@]}"; do
 	case $c in
-	a | g | h | i | j | m | n | p | q) AUTH[$c]= ;;
+	a | g | h | i | j | m | n | p | q | r) AUTH[$c]= ;;
 	b) AUTH[$c]="Basic $(printf 'bench:%s' "$PASSWORD" | base64 -w0)" ;;
 	*)
 		resp=$(curl -s --max-time 10 -d "username=bench&password=$PASSWORD" "http://127.0.0.1:${MINT_PORT[$(server_of "$c")]}/login/${BACKEND[$c]}")
@@ -325,10 +330,10 @@ for c in "${RUN_CASES[@]}"; do
 	else
 		check_status 200 "$url"
 	fi
-	# (q) is (g) with the header jwt_auth adds, and nothing else.
-	if [ "$c" = q ]; then
+	# (q) and (r) are (g) and (p) with the header jwt_auth adds, and nothing else.
+	if [ "$c" = q ] || [ "$c" = r ]; then
 		curl -s --max-time 10 -D - -o /dev/null -H "Authorization: ${AUTH[$c]}" "$url" | tr -d '\r' |
-			grep -qx 'Cache-Control: private, no-cache' || die "(q) does not answer with Cache-Control: private, no-cache"
+			grep -qx 'Cache-Control: private, no-cache' || die "($c) does not answer with Cache-Control: private, no-cache"
 	fi
 done
 
@@ -436,7 +441,7 @@ case " ${RUN_CASES[*]} " in
 *" m "* | *" n "*) echo "- (m) on a fourth Caddy of its own (same CPU, GOMAXPROCS=1), (n) on the first; both are sent $MISS_TOKENS HS256 tokens (bench/tokens) in turn by bench/rotate.lua, each run going on from the last; the cache holds $CACHE_ENTRIES by default; (m) sent ${SENT[m]:-0} requests in all, $(awk -v s="${SENT[m]:-0}" -v n="$MISS_TOKENS" 'BEGIN { if (s <= n) print "so no token twice and no cache hit"; else printf "so it went round the list %.1f times", s / n }')" ;;
 esac
 case " ${RUN_CASES[*]} " in
-*" o "* | *" p "*) echo "- (o) and (p): reverse_proxy to an upstream Caddy (\`respond \"ok\"\`, GOMAXPROCS=1) on CPU $WRK_CPU, beside wrk" ;;
+*" o "* | *" p "* | *" r "*) echo "- (o), (p) and (r): reverse_proxy to an upstream Caddy (\`respond \"ok\"\`, GOMAXPROCS=1) on CPU $WRK_CPU, beside wrk" ;;
 esac
 echo
 echo "| case | | req/s | req/s range | p50 | p99 | ratio to (a) | floor | ratio to floor | per-round ratios to floor | Caddy CPU/req | CPU ratio to floor | Caddy core busy |"
@@ -488,6 +493,15 @@ target f 0.97
 target m 0.80
 target o 0.99
 [ -z "$targets" ] || { echo; echo "Targets (issue 15), median req/s over its floor's: $targets."; }
+# against the floors that write the same Cache-Control header
+with_header=
+for pair in c:q o:r; do
+	c=${pair%:*} f=${pair#*:}
+	[ -n "${RPS[$c]:-}" ] && [ -n "${RPS[$f]:-}" ] || continue
+	# shellcheck disable=SC2086
+	with_header="$with_header$([ -n "$with_header" ] && echo '; ')($c)/($f) $(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$f]})" 'BEGIN { printf "%.3f", x / y }')"
+done
+[ -z "$with_header" ] || { echo; echo "Against Caddy's own header directive writing the same Cache-Control: $with_header."; }
 # store_line <case> <base case> <what>: the req/s ratio of two cases, each round's,
 # whether it is within 0.98–1.02, and the CPU/req ratio
 store_line() {
@@ -507,6 +521,6 @@ store_line l c "memory store, a Caddy of its own against the first"
 echo
 echo "req/s, p50, p99: wrk's, median over the rounds; req/s range: the lowest and highest round. Ratio to (a), ratio to floor: median req/s over"
 echo "(a)'s, over the floor's; per-round ratios: each round's req/s over the floor's in the same round, in round order. Caddy CPU/req: the user+system"
-echo "CPU time the Caddy that served the case used during the run over the requests it answered (for (o) and (p) the proxy's, not the upstream's);"
+echo "CPU time the Caddy that served the case used during the run over the requests it answered (for (o), (p) and (r) the proxy's, not the upstream's);"
 echo "CPU ratio to floor: the floor's CPU/req over this case's, the throughput ratio a core that is Caddy's alone would give. Core busy: Caddy's"
 echo "CPU time over the run's length; below ~100% something else held it back."
