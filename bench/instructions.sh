@@ -113,8 +113,7 @@ caddyfile() {
 }
 
 if has_case o || has_case p || has_case r; then
-	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n}\n\nhttp://:%s {\n\tbind 127.0.0.1\n\trespond "ok"\n}\n' \
-		"$TMP/data-upstream" "$UPSTREAM_PORT" >"$TMP/Caddyfile-upstream"
+	upstream_caddyfile "$TMP/data-upstream" "$UPSTREAM_PORT" >"$TMP/Caddyfile-upstream"
 	log "starting the upstream Caddy (outside callgrind)"
 	start_caddy "$CADDY" "$TMP/Caddyfile-upstream" "$TMP/caddy-upstream.log" "http://127.0.0.1:$UPSTREAM_PORT/"
 fi

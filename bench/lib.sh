@@ -1,4 +1,4 @@
-# Shared helpers of bench/load.sh, bench/flood.sh and bench/revoke.sh; sourced,
+# Shared helpers of bench/load.sh, bench/flood.sh, bench/revoke.sh and bench/instructions.sh; sourced,
 # not run.
 # shellcheck shell=bash
 
@@ -110,6 +110,14 @@ start_caddy() {
 		sleep 0.1
 	done
 	die "Caddy did not answer $url within 30 s"
+}
+
+# upstream_caddyfile <data dir> <port> prints the config of the upstream
+# that the reverse_proxy cases proxy to: one site on 127.0.0.1 answering
+# `respond "ok"`, nothing else.
+upstream_caddyfile() {
+	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n}\n\n' "$1"
+	printf '# the upstream of the reverse_proxy cases\nhttp://:%s {\n\tbind 127.0.0.1\n\trespond "ok"\n}\n' "$2"
 }
 
 # REDIS_PID is the redis-server start_redis started, if any; stop_redis ends it.

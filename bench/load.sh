@@ -134,7 +134,7 @@ declare -A DESC=(
 	[r]="reverse_proxy + header ?Cache-Control, sent (o)'s token"
 )
 declare -A PORT=([a]=$BASE_PORT [b]=$((BASE_PORT + 1)) [c]=$((BASE_PORT + 2)) [d]=$((BASE_PORT + 3)) [e]=$((BASE_PORT + 4)) [f]=$((BASE_PORT + 5)) [g]=$((BASE_PORT + 6)) [h]=$((BASE_PORT + 7)) [i]=$((BASE_PORT + 8)) [j]=$((BASE_PORT + 10)) [k]=$((BASE_PORT + 11)) [l]=$((BASE_PORT + 14)) [m]=$((BASE_PORT + 16)) [n]=$((BASE_PORT + 17)) [o]=$((BASE_PORT + 18)) [p]=$((BASE_PORT + 19)) [q]=$((BASE_PORT + 26)) [r]=$((BASE_PORT + 27)))
-# the upstream of (o) and (p): one more Caddy, on wrk's CPU
+# the upstream of (o), (p) and (r): one more Caddy, on wrk's CPU
 UPSTREAM_PORT=$((BASE_PORT + 20))
 # Which Caddy serves a case (1 unless named here), its token-minting port
 # and the store line of its jwt app.
@@ -251,8 +251,7 @@ LOAD_START=$(loadavg)
 declare -A SRV_PID=()
 case " ${RUN_CASES[*]} " in
 *" o "* | *" p "* | *" r "*)
-	printf '{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system {\n\t\troot %s\n\t}\n}\n\n' "$TMP/data-upstream" >"$TMP/Caddyfile-upstream"
-	printf '# the upstream of (o) and (p)\nhttp://:%s {\n\tbind 127.0.0.1\n\trespond "ok"\n}\n' "$UPSTREAM_PORT" >>"$TMP/Caddyfile-upstream"
+	upstream_caddyfile "$TMP/data-upstream" "$UPSTREAM_PORT" >"$TMP/Caddyfile-upstream"
 	log "starting the upstream Caddy on CPU $WRK_CPU (GOMAXPROCS=1)"
 	start_caddy "$CADDY" "$TMP/Caddyfile-upstream" "$TMP/caddy-upstream.log" "http://127.0.0.1:$UPSTREAM_PORT/" \
 		taskset -c "$WRK_CPU" env GOMAXPROCS=1
@@ -415,6 +414,11 @@ if [ -n "${RPS[a]:-}" ]; then
 	# shellcheck disable=SC2086
 	base_rps=$(median ${RPS[a]})
 fi
+# rps_ratio <case> <floor>: the case's median req/s over the floor's
+rps_ratio() {
+	# shellcheck disable=SC2086
+	awk -v x="$(median ${RPS[$1]})" -v y="$(median ${RPS[$2]})" 'BEGIN { printf "%.3f", x / y }'
+}
 # each round's ratio of <case>'s req/s to <base>'s of the same round (default
 # a), in round order
 per_round() { # <case> [<base>]
@@ -465,8 +469,7 @@ for c in "${TABLE_CASES[@]}"; do
 	f=${FLOOR_OF[$c]:-}
 	if [ -n "$f" ] && [ -n "${RPS[$f]:-}" ]; then
 		floor="($f)"
-		# shellcheck disable=SC2086
-		fratio=$(awk -v x="$m_rps" -v y="$(median ${RPS[$f]})" 'BEGIN { printf "%.3f", x / y }')
+		fratio=$(rps_ratio "$c" "$f")
 		spread=$(per_round "$c" "$f" | paste -sd' ' | sed 's/ /, /g')
 		# shellcheck disable=SC2086
 		cpu_ratio=$(awk -v x="$m_cpu" -v y="$(median ${CPU[$f]})" 'BEGIN { printf "%.3f", y / x }')
@@ -482,8 +485,7 @@ targets=
 target() {
 	local c=$1 bar=$2 f=${FLOOR_OF[$1]:-} r
 	[ -n "${RPS[$c]:-}" ] && [ -n "$f" ] && [ -n "${RPS[$f]:-}" ] || return 0
-	# shellcheck disable=SC2086
-	r=$(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$f]})" 'BEGIN { printf "%.3f", x / y }')
+	r=$(rps_ratio "$c" "$f")
 	targets="$targets$([ -n "$targets" ] && echo '; ')($c)/($f) $r $(awk -v r="$r" -v b="$bar" 'BEGIN { print (r >= b) ? "≥" : "**<**" }') $bar"
 }
 target c 0.97
@@ -498,8 +500,7 @@ with_header=
 for pair in c:q o:r; do
 	c=${pair%:*} f=${pair#*:}
 	[ -n "${RPS[$c]:-}" ] && [ -n "${RPS[$f]:-}" ] || continue
-	# shellcheck disable=SC2086
-	with_header="$with_header$([ -n "$with_header" ] && echo '; ')($c)/($f) $(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$f]})" 'BEGIN { printf "%.3f", x / y }')"
+	with_header="$with_header$([ -n "$with_header" ] && echo '; ')($c)/($f) $(rps_ratio "$c" "$f")"
 done
 [ -z "$with_header" ] || { echo; echo "Against Caddy's own header directive writing the same Cache-Control: $with_header."; }
 # store_line <case> <base case> <what>: the req/s ratio of two cases, each round's,
@@ -507,8 +508,7 @@ done
 store_line() {
 	local c=$1 b=$2 r cpu verdict
 	[ -n "${RPS[$c]:-}" ] && [ -n "${RPS[$b]:-}" ] || return 0
-	# shellcheck disable=SC2086
-	r=$(awk -v x="$(median ${RPS[$c]})" -v y="$(median ${RPS[$b]})" 'BEGIN { printf "%.3f", x / y }')
+	r=$(rps_ratio "$c" "$b")
 	# shellcheck disable=SC2086
 	cpu=$(awk -v x="$(median ${CPU[$c]})" -v y="$(median ${CPU[$b]})" 'BEGIN { printf "%.3f", y / x }')
 	verdict=$(awk -v r="$r" 'BEGIN { print (r >= 0.98 && r <= 1.02) ? "within" : "OUTSIDE" }')
